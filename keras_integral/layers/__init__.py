@@ -1,0 +1,5 @@
+"""Keras layers of keras-integral."""
+
+from keras_integral.layers.integral import IntegralRegression2D  # noqa: F401
+from keras_integral.layers.integral import IntegralRegression3D  # noqa: F401
+from keras_integral.layers.integral import MarginalIntegral3D  # noqa: F401

@@ -1,0 +1,57 @@
+"""Short test harnesses (keras-hub style): layer round trips and TFLite/ONNX runs."""
+
+import os
+
+import keras
+import numpy as np
+
+
+def run_layer_test(layer, inputs, expected_output_shape, tmp_path):
+    """Calls `layer` eagerly, checks shapes, `get_config` round trip and `.keras` saving.
+
+    Returns the eager outputs.
+    """
+    outputs = layer(inputs)
+    flat = outputs if isinstance(outputs, (tuple, list)) else [outputs]
+    expected = expected_output_shape if isinstance(outputs, (tuple, list)) else [expected_output_shape]
+    assert [tuple(o.shape) for o in flat] == [tuple(e) for e in expected]
+    symbolic = layer.compute_output_shape(inputs.shape)
+    symbolic = symbolic if isinstance(outputs, (tuple, list)) else [symbolic]
+    assert [tuple(s) for s in symbolic] == [tuple(e) for e in expected]
+
+    clone = layer.__class__.from_config(layer.get_config())
+    for a, b in zip(flat, _flat(clone(inputs))):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-6)
+
+    symbolic_in = keras.Input(inputs.shape[1:])
+    model = keras.Model(symbolic_in, layer(symbolic_in))
+    run_model_saving_test(model, inputs, tmp_path)
+    return outputs
+
+
+def run_model_saving_test(model, inputs, tmp_path):
+    """Saves `model` to `.keras`, reloads it in safe mode, and checks identical outputs."""
+    path = os.path.join(tmp_path, "model.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path, safe_mode=True)
+    for a, b in zip(_flat(model(inputs)), _flat(loaded(inputs))):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    return loaded
+
+
+def run_tflite(model_bytes, inputs):
+    """Runs a TFLite flatbuffer with ai-edge-litert; returns {output name: array} and op names."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=model_bytes)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], inputs)
+    interpreter.invoke()
+    ops = {op["op_name"] for op in interpreter._get_ops_details()}
+    return [interpreter.get_tensor(o["index"]) for o in interpreter.get_output_details()], ops
+
+
+def _flat(x):
+    if isinstance(x, dict):
+        return [x[k] for k in sorted(x)]
+    return list(x) if isinstance(x, (tuple, list)) else [x]
