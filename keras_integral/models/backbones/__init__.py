@@ -1,0 +1,87 @@
+"""Backbones: image `(batch, H, W, 3)` RGB in `[0, 255]` -> features (or heat maps).
+
+`get_backbone(name, input_shape)` builds one by name, for recipes:
+
+| name | class | output |
+|---|---|---|
+| `resnet18`, `resnet34` | `ResNetBackbone` | `(b, H/32, W/32, 512)` |
+| `resnet50`, `resnet101`, `resnet152` | `ResNetBackbone` | `(b, H/32, W/32, 2048)` |
+| `hourglass`, `hourglass1`, `hourglass2`, ... | `HourglassBackbone` | list of `(b, H/4, W/4, joints)` |
+| `mobilenetv3_small`, `mobilenetv3_large` | `MobileNetV3Backbone` | `(b, H/32, W/32, 576 \\| 960)` |
+
+Example:
+
+>>> from keras_integral.models.backbones import get_backbone
+>>> get_backbone("resnet18", (64, 64, 3)).output.shape
+(None, 2, 2, 512)
+"""
+
+import re
+
+from keras_integral.models.backbones.hourglass import HourglassBackbone
+from keras_integral.models.backbones.mobilenet import MobileNetV3Backbone
+from keras_integral.models.backbones.resnet import RESNET_DEPTHS
+from keras_integral.models.backbones.resnet import ResNetBackbone
+
+BACKBONE_NAMES = (
+    *(f"resnet{d}" for d in RESNET_DEPTHS),
+    "hourglass",
+    "hourglass<num_stacks>",
+    "mobilenetv3_small",
+    "mobilenetv3_large",
+)
+
+
+def get_backbone(name, input_shape=(None, None, 3), **kwargs):
+    """Build a backbone by name.
+
+    Args:
+        name: str, one of `BACKBONE_NAMES`: `"resnet18"` ... `"resnet152"`,
+            `"hourglass"` (2 stacks) or `"hourglass<n>"` (n stacks, e.g.
+            `"hourglass1"`, `"hourglass8"`), `"mobilenetv3_small"`,
+            `"mobilenetv3_large"`.
+        input_shape: `(height, width, 3)`. Defaults to `(None, None, 3)`.
+        **kwargs: passed to the backbone class (e.g. `weights=` a local
+            `.weights.h5`; `output_channels=` joints for the hourglass).
+
+    Returns:
+        A `keras.Model`: `ResNetBackbone`, `HourglassBackbone` or
+        `MobileNetV3Backbone`.
+
+    Raises:
+        ValueError: unknown name (the message lists the allowed names).
+
+    Example:
+
+    >>> hg = get_backbone("hourglass1", (64, 64, 3), output_channels=16,
+    ...                   num_channels=32, depth=2)
+    >>> [h.shape for h in hg.outputs]
+    [(None, 16, 16, 16)]
+    """
+    name_str = str(name).lower()
+    resnet = re.fullmatch(r"resnet(\d+)", name_str)
+    if resnet and int(resnet.group(1)) in RESNET_DEPTHS:
+        return ResNetBackbone(
+            depth=int(resnet.group(1)), input_shape=input_shape, **kwargs
+        )
+    hourglass = re.fullmatch(r"hourglass([1-9]\d*)?", name_str)
+    if hourglass:
+        stacks = int(hourglass.group(1) or 2)
+        return HourglassBackbone(num_stacks=stacks, input_shape=input_shape, **kwargs)
+    mobilenet = re.fullmatch(r"mobilenetv3_(small|large)", name_str)
+    if mobilenet:
+        return MobileNetV3Backbone(
+            variant=mobilenet.group(1), input_shape=input_shape, **kwargs
+        )
+    raise ValueError(
+        f"Unknown backbone name {name!r}; expected one of {', '.join(BACKBONE_NAMES)}."
+    )
+
+
+__all__ = [
+    "BACKBONE_NAMES",
+    "HourglassBackbone",
+    "MobileNetV3Backbone",
+    "ResNetBackbone",
+    "get_backbone",
+]

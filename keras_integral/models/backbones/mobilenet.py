@@ -1,0 +1,113 @@
+"""MobileNetV3 backbones (Keras Applications) for small and mobile models.
+
+A thin wrapper around `keras.applications.MobileNetV3Small/Large` without
+the classifier: the output is the last feature map (576 or 960 channels) at
+stride 32, so the same heads as for ResNet apply. The graph uses builtin
+TFLite ops only (hard-swish is ReLU6 arithmetic), checked in the tests.
+
+Example:
+
+>>> import numpy as np
+>>> from keras_integral.models.backbones import MobileNetV3Backbone
+>>> net = MobileNetV3Backbone("small", input_shape=(64, 64, 3))
+>>> net(np.zeros((1, 64, 64, 3), "float32")).shape
+TensorShape([1, 2, 2, 576])
+"""
+
+import keras
+
+from keras_integral.models.backbones.resnet import load_backbone_weights
+
+_APPLICATIONS = {
+    "small": keras.applications.MobileNetV3Small,
+    "large": keras.applications.MobileNetV3Large,
+}
+
+
+@keras.saving.register_keras_serializable(package="keras_integral")
+class MobileNetV3Backbone(keras.Model):
+    """MobileNetV3 feature extractor (stride 32), RGB `[0, 255]` in.
+
+    The layers are Keras Applications' own (names included), built on this
+    model's input with `include_top=False` and `include_preprocessing=True`:
+    its `Rescaling` maps `[0, 255]` to `[-1, 1]`, the normalisation that
+    MobileNetV3's ImageNet weights expect (not the ResNets' mean/std).
+
+    Args:
+        variant: `"small"` or `"large"`. Defaults to `"small"`.
+        input_shape: `(height, width, 3)`, each known size at least 32.
+            Defaults to `(None, None, 3)`.
+        weights: None, or a local `.weights.h5` file for this model (no
+            downloads; not stored in the config).
+        name: model name. Defaults to `f"mobilenetv3_{variant}"`.
+        **kwargs: passed to `keras.Model`.
+
+    Input shape:
+        `(batch, height, width, 3)`, RGB in `[0, 255]`.
+
+    Output shape:
+        `(batch, ceil(height / 32), ceil(width / 32), 576 | 960)`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> net = MobileNetV3Backbone("large", input_shape=(96, 96, 3))
+    >>> net(np.zeros((1, 96, 96, 3), "float32")).shape
+    TensorShape([1, 3, 3, 960])
+
+    Reference:
+        Howard et al., "Searching for MobileNetV3", ICCV 2019.
+    """
+
+    def __init__(
+        self,
+        variant="small",
+        input_shape=(None, None, 3),
+        weights=None,
+        name=None,
+        **kwargs,
+    ):
+        if variant not in _APPLICATIONS:
+            raise ValueError(
+                f"`variant` must be one of {sorted(_APPLICATIONS)}; "
+                f"received variant={variant!r}."
+            )
+        input_shape = tuple(input_shape)
+        if len(input_shape) != 3 or input_shape[-1] != 3:
+            raise ValueError(
+                "`input_shape` must be (height, width, 3) for RGB images; "
+                f"received input_shape={input_shape!r}."
+            )
+
+        # === Functional Model ===
+        inputs = keras.Input(shape=input_shape, name="image")
+        application = _APPLICATIONS[variant](
+            input_tensor=inputs,
+            include_top=False,
+            weights=None,
+            include_preprocessing=True,
+        )
+        super().__init__(
+            inputs=inputs,
+            outputs=application.output,
+            name=name or f"mobilenetv3_{variant}",
+            **kwargs,
+        )
+
+        # === Config ===
+        self.variant = variant
+        self.image_shape = input_shape
+        if weights is not None:
+            load_backbone_weights(self, weights)
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "variant": self.variant,
+            "input_shape": self.image_shape,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

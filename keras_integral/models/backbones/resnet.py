@@ -1,0 +1,259 @@
+"""ResNet-18/34/50/101/152 backbones in the torchvision layout.
+
+The graph mirrors torchvision's `ResNet` without `avgpool`/`fc`, so a PyTorch
+state dict maps onto it mechanically: every layer is named after its
+state-dict key with "." replaced by "_" (`layer2_0_downsample_0` holds
+`layer2.0.downsample.0.weight`). Strided convolutions and the max-pool are
+preceded by an explicit symmetric `ZeroPadding2D` and run with
+`padding="valid"`, because TensorFlow's `"same"` pads stride-2 layers
+(0, 1) where PyTorch pads (1, 1); the two would give different features
+from the same weights (`reference/authors-code.md`, section 4).
+
+Example:
+
+>>> import numpy as np
+>>> from keras_integral.models.backbones import ResNetBackbone
+>>> backbone = ResNetBackbone(depth=18, input_shape=(64, 64, 3))
+>>> backbone(np.zeros((1, 64, 64, 3), "float32")).shape
+TensorShape([1, 2, 2, 512])
+"""
+
+import os
+
+import keras
+
+# ImageNet RGB statistics on a 0-255 scale (torchvision's, times 255).
+IMAGENET_MEAN = (123.675, 116.28, 103.53)
+IMAGENET_STD = (58.395, 57.12, 57.375)
+
+# depth -> (block type, blocks per stage); He et al. 2016, Table 1.
+RESNET_DEPTHS = {
+    18: ("basic", (2, 2, 2, 2)),
+    34: ("basic", (3, 4, 6, 3)),
+    50: ("bottleneck", (3, 4, 6, 3)),
+    101: ("bottleneck", (3, 4, 23, 3)),
+    152: ("bottleneck", (3, 8, 36, 3)),
+}
+_STAGE_WIDTHS = (64, 128, 256, 512)
+_BOTTLENECK_EXPANSION = 4
+
+# PyTorch BatchNorm2d defaults: eps 1e-5, momentum 0.1 (= Keras 0.9).
+_BN_KWARGS = {"epsilon": 1e-5, "momentum": 0.9}
+
+
+def _conv_init():
+    # torchvision: kaiming_normal_(mode="fan_out", nonlinearity="relu").
+    return keras.initializers.VarianceScaling(
+        scale=2.0, mode="fan_out", distribution="untruncated_normal"
+    )
+
+
+def image_normalization():
+    """The ImageNet normalisation layer shared by the backbones.
+
+    Maps RGB in `[0, 255]` to `(x - mean) / std` with torchvision's
+    statistics, so models take raw pixels and exported artifacts need no
+    preprocessing beyond the crop.
+
+    Returns:
+        A `keras.layers.Normalization` named `image_normalization` with
+        no weights.
+
+    Example:
+
+    >>> import numpy as np
+    >>> layer = image_normalization()
+    >>> layer(np.full((1, 1, 1, 3), 255.0, "float32")).shape
+    TensorShape([1, 1, 1, 3])
+    """
+    return keras.layers.Normalization(
+        mean=list(IMAGENET_MEAN),
+        variance=[s * s for s in IMAGENET_STD],
+        name="image_normalization",
+    )
+
+
+def load_backbone_weights(model, weights):
+    """Load a local `.weights.h5` file into a backbone, with clear errors.
+
+    Args:
+        model: the built `keras.Model`.
+        weights: path of a Keras `.weights.h5` file on local disk (no
+            downloads).
+
+    Raises:
+        ValueError: the path does not end in `.weights.h5`.
+        FileNotFoundError: the file does not exist.
+
+    Example:
+
+    >>> load_backbone_weights(ResNetBackbone(depth=18), "r18.weights.h5")
+    ... # doctest: +SKIP
+    """
+    path = os.fspath(weights)
+    if not path.endswith(".weights.h5"):
+        raise ValueError(
+            f"`weights` must be None or a local Keras '.weights.h5' file; "
+            f"received weights={weights!r}."
+        )
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"`weights` file not found: {path!r} (expected a local "
+            f"'.weights.h5' file; backbones never download)."
+        )
+    model.load_weights(path)
+
+
+def _conv_bn(x, filters, kernel_size, strides, name, bn_name):
+    """Bias-free conv + BN, padded exactly like PyTorch's `padding=k // 2`."""
+    if strides == 1 or kernel_size == 1:
+        # Stride 1 with odd k: "same" is symmetric; 1x1 needs no padding.
+        padding = "same" if kernel_size > 1 else "valid"
+    else:
+        x = keras.layers.ZeroPadding2D(kernel_size // 2, name=f"{name}_pad")(x)
+        padding = "valid"
+    x = keras.layers.Conv2D(
+        filters,
+        kernel_size,
+        strides=strides,
+        padding=padding,
+        use_bias=False,
+        kernel_initializer=_conv_init(),
+        name=name,
+    )(x)
+    return keras.layers.BatchNormalization(**_BN_KWARGS, name=bn_name)(x)
+
+
+def _block(x, kind, width, strides, name):
+    """A torchvision BasicBlock or Bottleneck (stride on the 3x3 conv)."""
+    out_channels = width * (_BOTTLENECK_EXPANSION if kind == "bottleneck" else 1)
+    shortcut = x
+    if strides != 1 or x.shape[-1] != out_channels:
+        shortcut = _conv_bn(
+            x,
+            out_channels,
+            1,
+            strides,
+            name=f"{name}_downsample_0",
+            bn_name=f"{name}_downsample_1",
+        )
+    if kind == "basic":
+        plan = [(width, 3, strides), (width, 3, 1)]
+    else:
+        plan = [(width, 1, 1), (width, 3, strides), (out_channels, 1, 1)]
+    for i, (filters, kernel_size, conv_strides) in enumerate(plan, start=1):
+        x = _conv_bn(
+            x,
+            filters,
+            kernel_size,
+            conv_strides,
+            name=f"{name}_conv{i}",
+            bn_name=f"{name}_bn{i}",
+        )
+        if i < len(plan):
+            x = keras.layers.ReLU(name=f"{name}_relu{i}")(x)
+    x = keras.layers.Add(name=f"{name}_add")([x, shortcut])
+    return keras.layers.ReLU(name=f"{name}_out")(x)
+
+
+@keras.saving.register_keras_serializable(package="keras_integral")
+class ResNetBackbone(keras.Model):
+    """ResNet backbone (torchvision layout, output stride 32), no pooling or fc.
+
+    Input is RGB in `[0, 255]`; ImageNet normalisation happens inside
+    (`image_normalization` layer). Layer names mirror torchvision's
+    state-dict keys with "." -> "_" (`conv1`, `bn1`, `layer1_0_conv1`,
+    `layer2_0_downsample_0`, ...). Bottlenecks put the stride on the 3x3
+    conv (torchvision "v1.5"). Convolutions have no bias; BN uses eps 1e-5
+    and momentum 0.9 (PyTorch's 0.1).
+
+    Args:
+        depth: int. One of 18, 34, 50, 101, 152. Defaults to `50`.
+        input_shape: tuple `(height, width, 3)`; `None` sizes are allowed.
+            Defaults to `(None, None, 3)`.
+        weights: None, or the path of a local Keras `.weights.h5` file to
+            load (e.g. converted from torchvision). Not stored in the
+            config: a saved model carries its own weights.
+        name: model name. Defaults to `f"resnet{depth}"`.
+        **kwargs: passed to `keras.Model` (e.g. `trainable`).
+
+    Input shape:
+        `(batch, height, width, 3)`, RGB in `[0, 255]`.
+
+    Output shape:
+        `(batch, ceil(height / 32), ceil(width / 32), channels)` with
+        channels 512 (depth 18/34) or 2048 (50/101/152); the exact size is
+        PyTorch's, e.g. 256x192 -> 8x6. `pyramid_outputs` holds the
+        stage outputs `{"P2": layer1, "P3": layer2, "P4": layer3,
+        "P5": layer4}` at strides 4, 8, 16, 32 (keras-hub convention).
+
+    Example:
+
+    >>> import numpy as np
+    >>> backbone = ResNetBackbone(depth=50, input_shape=(64, 64, 3))
+    >>> backbone(np.zeros((2, 64, 64, 3), "float32")).shape
+    TensorShape([2, 2, 2, 2048])
+    >>> features = keras.Model(backbone.inputs, backbone.pyramid_outputs["P3"])
+
+    Reference:
+        He et al., "Deep Residual Learning for Image Recognition", CVPR 2016.
+    """
+
+    def __init__(
+        self,
+        depth=50,
+        input_shape=(None, None, 3),
+        weights=None,
+        name=None,
+        **kwargs,
+    ):
+        if depth not in RESNET_DEPTHS:
+            raise ValueError(
+                f"`depth` must be one of {sorted(RESNET_DEPTHS)}; "
+                f"received depth={depth!r}."
+            )
+        input_shape = tuple(input_shape)
+        if len(input_shape) != 3 or input_shape[-1] != 3:
+            raise ValueError(
+                "`input_shape` must be (height, width, 3) for RGB images; "
+                f"received input_shape={input_shape!r}."
+            )
+        kind, blocks = RESNET_DEPTHS[depth]
+
+        # === Functional Model ===
+        inputs = keras.Input(shape=input_shape, name="image")
+        x = image_normalization()(inputs)
+        x = _conv_bn(x, 64, 7, 2, name="conv1", bn_name="bn1")
+        x = keras.layers.ReLU(name="relu")(x)
+        # Zero padding equals PyTorch's -inf padding here: inputs are >= 0
+        # after the ReLU and every window holds at least one real pixel.
+        x = keras.layers.ZeroPadding2D(1, name="maxpool_pad")(x)
+        x = keras.layers.MaxPooling2D(3, strides=2, name="maxpool")(x)
+        pyramid_outputs = {}
+        for stage, (width, num_blocks) in enumerate(zip(_STAGE_WIDTHS, blocks)):
+            for b in range(num_blocks):
+                strides = 2 if (stage > 0 and b == 0) else 1
+                x = _block(x, kind, width, strides, name=f"layer{stage + 1}_{b}")
+            pyramid_outputs[f"P{stage + 2}"] = x
+        super().__init__(
+            inputs=inputs, outputs=x, name=name or f"resnet{depth}", **kwargs
+        )
+
+        # === Config ===
+        self.depth = depth
+        self.image_shape = input_shape
+        self.pyramid_outputs = pyramid_outputs
+        if weights is not None:
+            load_backbone_weights(self, weights)
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "depth": self.depth,
+            "input_shape": self.image_shape,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
