@@ -64,8 +64,10 @@ def oks(pred, gt, area, sigmas=None, box=None):
     """
     pred = np.asarray(pred, np.float64)
     gt = np.asarray(gt, np.float64)
-    if gt.ndim != 2 or gt.shape[1] != 3 or pred.ndim != 2 or pred.shape[0] != gt.shape[0] or pred.shape[1] not in (2, 3):
-        raise ValueError(f"pred must be (joints, 2|3) and gt (joints, 3) with the same joints, got {pred.shape} and {gt.shape}.")
+    if gt.ndim != 2 or gt.shape[1] != 3 or pred.shape[:1] != gt.shape[:1] or pred.shape[1:] not in ((2,), (3,)):
+        raise ValueError(
+            f"pred must be (joints, 2|3) and gt (joints, 3) with the same joints, got {pred.shape} and {gt.shape}."
+        )
     sigmas = _sigmas_for(sigmas, gt.shape[0])
     labelled = gt[:, 2] > 0
     if labelled.any():

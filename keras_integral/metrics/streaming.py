@@ -3,7 +3,9 @@
 Attach them to the `keypoints` output; `y_true` and `y_pred` are keypoints
 `(batch, joints, 2|3)` in input-crop pixels (and millimetres for `z`), and
 `sample_weight` the targets' per-coordinate weights `(batch, joints, 2|3)`
-(or per-joint `(batch, joints)`). Both metrics pool over every counted joint
+(or per-joint `(batch, joints)`). Keras hands `sample_weight` only to
+`compile(weighted_metrics=...)`; under `metrics=` it is `None` and every joint
+counts. Both metrics pool over every counted joint
 of every batch since the last reset, so they equal the offline `pck` and a
 joint-count-weighted mean of `mpjpe`. Only `keras.ops` is used: they run
 under `tf.function` and `jit_compile=True`.
@@ -73,7 +75,8 @@ class PCK(keras.metrics.Metric):
 
     Example:
 
-    >>> model.compile(optimizer="adam", loss=..., metrics={"keypoints": [PCK((256, 256))]})  # doctest: +SKIP
+    >>> model.compile(optimizer="adam", loss=...,
+    ...               weighted_metrics={"keypoints": [PCK((256, 256)), MPJPE()]})  # doctest: +SKIP
     """
 
     def __init__(self, input_size, threshold=0.05, name="pck", dtype=None):
@@ -151,11 +154,11 @@ class MPJPE(keras.metrics.Metric):
         y_true = ops.convert_to_tensor(y_true, self.dtype)
         y_pred = ops.convert_to_tensor(y_pred, self.dtype)
         dims = len(self.coordinate_scale)
-        _check_keypoints(y_true, y_pred, dims, self.name)
         if y_pred.shape[-1] != dims:
             raise ValueError(
-                f"{self.name}: keypoints have {y_pred.shape[-1]} coordinates but coordinate_scale has {dims}."
+                f"{self.name}: keypoints have shape {y_pred.shape} but coordinate_scale has {dims} factors."
             )
+        _check_keypoints(y_true, y_pred, dims, self.name)
         scale = ops.convert_to_tensor(self.coordinate_scale, self.dtype)
         error = ops.sqrt(ops.sum(ops.square((y_pred - y_true) * scale), axis=-1))
         counted = _counted_joints(sample_weight, dims, error)
