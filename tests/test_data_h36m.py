@@ -104,8 +104,9 @@ def test_protocol_splits_and_test_stride(tmp_path, protocol, stride):
 
     expected_train = [n for n in names if subject(n) in train_subjects]
     expected_test = [n for n in names if subject(n) in test_subjects and frame(n) % stride == 1 % stride]
-    train = h36m.load_records(path, tmp_path, CAMERAS_JSON, protocol=protocol, split="train", test_stride=stride)
-    test = h36m.load_records(path, tmp_path, CAMERAS_JSON, protocol=protocol, split="test", test_stride=stride)
+    kwargs = {"protocol": protocol, "test_stride": stride}
+    train = h36m.load_records(path, tmp_path, CAMERAS_JSON, split="train", **kwargs)
+    test = h36m.load_records(path, tmp_path, CAMERAS_JSON, split="test", **kwargs)
     assert [r.image_path for r in train] == [os.path.join(tmp_path, n) for n in expected_train]
     assert [r.image_path for r in test] == [os.path.join(tmp_path, n) for n in expected_test]
     assert len(h36m.load_records(path, tmp_path, CAMERAS_JSON)) == len(names)

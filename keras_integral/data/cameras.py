@@ -185,7 +185,9 @@ def _parse_camera(value, where):
             except (TypeError, ValueError) as e:
                 raise ValueError(f"{where}: field {field!r} must be numbers, got {value[field]!r}.") from e
             if array.size != size:
-                raise ValueError(f"{where}: field {field!r} must have {size} numbers, got shape {array.shape}.")
+                raise ValueError(
+                    f"{where}: field {field!r} must have {size} numbers, got shape {array.shape}."
+                )
         array = array.reshape((3, 3) if field == "R" else (size,))
         array.setflags(write=False)  # one dict is shared by every record of the camera
         camera[field] = array

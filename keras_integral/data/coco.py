@@ -68,13 +68,10 @@ def load_records(annotation_file, image_dir, detections_file=None, min_box_score
     """
     _check_dir(image_dir)
     data = _read_json(annotation_file)
-    if not isinstance(data, dict) or not isinstance(data.get("images"), list) or not isinstance(
-        data.get("annotations"), list
-    ):
-        raise ValueError(
-            f"COCO file {os.fspath(annotation_file)!r}: expected a dict with lists 'images' and 'annotations'."
-        )
     where = f"COCO file {os.fspath(annotation_file)!r}"
+    if not (isinstance(data, dict) and isinstance(data.get("images"), list)
+            and isinstance(data.get("annotations"), list)):
+        raise ValueError(f"{where}: expected a dict with lists 'images' and 'annotations'.")
     for i, image in enumerate(data["images"]):
         _check_fields(image, _IMAGE_KEYS, f"{where}, images[{i}]")
     image_ids = {image["id"] for image in data["images"]}
@@ -150,7 +147,9 @@ def _detection_records(coco, detections_file, image_dir, min_box_score):
         _check_fields(detection, _DETECTION_KEYS, f"{where}, detection {i}")
         _check_length(detection, "bbox", 4, f"{where}, detection {i}", "[x, y, w, h]")
         if detection["image_id"] not in coco.imgs:
-            raise ValueError(f"{where}, detection {i}: image_id {detection['image_id']} is not in the annotation file.")
+            raise ValueError(
+                f"{where}, detection {i}: image_id {detection['image_id']} is not in the annotation file."
+            )
         if detection["category_id"] == PERSON_CATEGORY_ID and detection["score"] >= min_box_score:
             kept.append(detection)
             indices.append(i)
@@ -204,7 +203,9 @@ def _check_fields(item, fields, where):
         # bool is an int in Python but never a valid id, size or score.
         if isinstance(value, bool) or not isinstance(value, kind):
             expected = " or ".join(k.__name__ for k in kind) if isinstance(kind, tuple) else kind.__name__
-            raise ValueError(f"{where}: key {key!r} must be {expected}, got {type(value).__name__} {value!r:.60}.")
+            raise ValueError(
+                f"{where}: key {key!r} must be {expected}, got {type(value).__name__} {value!r:.60}."
+            )
 
 
 def _check_length(item, key, length, where, layout):

@@ -125,33 +125,39 @@ def load_records(annotation_file, image_dir, cameras_file, protocol=None, split=
     joints_cam_mm = (joints_cam[rows, :, :3] * 1000.0).astype(np.float32)
     side = 200.0 * scale[rows]
     boxes = np.stack([center[rows, 0] - side / 2, center[rows, 1] - side / 2, side, side], axis=1)
-    keypoints, weights, boxes = keypoints.astype(np.float32), weights.astype(np.float32), boxes.astype(np.float32)
+    keypoints = keypoints.astype(np.float32)
+    weights = weights.astype(np.float32)
+    boxes = boxes.astype(np.float32)
 
+    videos = {}  # (subject, sequence, camera id) -> (camera, action): parsed once per video
     records = []
-    for n, i in enumerate(rows):
-        subject, sequence, camera_id, frame = parsed[i]
-        camera = camera_table.get(f"{subject}_{camera_id}")
-        if camera is None:
-            raise ValueError(
-                f"H36M file {path!r}, row {i} ({names[i]!r}): camera {subject}_{camera_id} is not in "
-                f"camera file {os.fspath(cameras_file)!r}."
-            )
+    for i, box, keypoints_i, weights_i, joints_i in zip(rows, boxes, keypoints, weights, joints_cam_mm):
+        subject, sequence, camera_id, _ = parsed[i]
+        video = videos.get((subject, sequence, camera_id))
+        if video is None:
+            camera = camera_table.get(f"{subject}_{camera_id}")
+            if camera is None:
+                raise ValueError(
+                    f"H36M file {path!r}, row {i} ({names[i]!r}): camera {subject}_{camera_id} is not in "
+                    f"camera file {os.fspath(cameras_file)!r}."
+                )
+            video = videos[subject, sequence, camera_id] = (camera, _SEQUENCE.match(sequence).group(1))
         records.append(
             PoseRecord(
                 image_path=os.path.join(image_dir, names[i]),
-                box=boxes[n],
-                keypoints=keypoints[n],
-                weights=weights[n],
+                box=box,
+                keypoints=keypoints_i,
+                weights=weights_i,
                 skeleton="h36m",
                 image_id=int(i),
-                joints_cam_mm=joints_cam_mm[n],
-                camera=camera,
+                joints_cam_mm=joints_i,
+                camera=video[0],
                 meta={
                     "subject": subject,
-                    "action": _SEQUENCE.match(sequence).group(1),
+                    "action": video[1],
                     "sequence": sequence,
                     "camera_id": camera_id,
-                    "frame": int(frame),
+                    "frame": int(frames[i]),
                 },
             )
         )
@@ -190,7 +196,10 @@ def _read_npz(path):
             raise ValueError(f"H36M file {path!r}: missing array {key!r} {layout}; found {sorted(arrays)}.")
     names = arrays["imgname"]
     if names.ndim != 1 or names.dtype.kind not in "US":
-        raise ValueError(f"H36M file {path!r}: 'imgname' must be {expected['imgname']} as strings, got {names.dtype} {names.shape}.")
+        raise ValueError(
+            f"H36M file {path!r}: 'imgname' must be {expected['imgname']} as strings, "
+            f"got {names.dtype} {names.shape}."
+        )
     n = len(names)
     shapes = {
         "center": (n, 2),
@@ -207,7 +216,7 @@ def _read_npz(path):
                 f"H36M file {path!r}: {key!r} must be numbers of shape {shape} ({expected[key]}), "
                 f"got {value.dtype} {value.shape}."
             )
-        arrays[key] = value.astype(np.float64)
+        arrays[key] = value.astype(np.float64, copy=False)
     return (
         names.astype(str).tolist(),
         arrays["center"],

@@ -117,7 +117,9 @@ def _read_names(valid_image_names):
         return None
     if isinstance(valid_image_names, (str, os.PathLike)):
         if not os.path.isfile(valid_image_names):
-            raise FileNotFoundError(f"valid_image_names file {os.fspath(valid_image_names)!r} does not exist.")
+            raise FileNotFoundError(
+                f"valid_image_names file {os.fspath(valid_image_names)!r} does not exist."
+            )
         with open(valid_image_names, encoding="utf-8") as f:
             return {line.strip() for line in f if line.strip()}
     return {str(name) for name in valid_image_names}
@@ -161,7 +163,9 @@ def _json_records(path, image_dir, split, valid_names):
         except json.JSONDecodeError as e:
             raise ValueError(f"MPII file {path!r} is not valid JSON: {e}.") from e
     if not isinstance(items, list):
-        raise ValueError(f"MPII file {path!r}: expected a list of person records, got {type(items).__name__}.")
+        raise ValueError(
+            f"MPII file {path!r}: expected a list of person records, got {type(items).__name__}."
+        )
     indices = []
     for i, item in enumerate(items):
         _check_json_item(item, f"MPII file {path!r}, record {i}")
@@ -242,7 +246,9 @@ def _stack(items, indices, key, where):
             except (TypeError, ValueError):
                 value = None
             if value is None or value.shape != expected:
-                raise ValueError(f"{where(i)}: {key!r} must be numbers of shape {expected}, got {items[i][key]!r:.80}.")
+                raise ValueError(
+                    f"{where(i)}: {key!r} must be numbers of shape {expected}, got {items[i][key]!r:.80}."
+                )
     return values
 
 
@@ -275,7 +281,9 @@ def _mat_records(path, image_dir, split, valid_names):
             raise ValueError(f"{where}: expected image.name.") from e
         if not _selected(name, split, valid_names):
             continue
-        singles = set(np.atleast_1d(single_person[image_index]).astype(int).tolist()) if single_person is not None else set()
+        singles = set()
+        if single_person is not None:
+            singles = set(np.atleast_1d(single_person[image_index]).astype(int).tolist())
         activity = _activity(activities[image_index]) if activities is not None else {}
         rects = np.atleast_1d(getattr(annolist[image_index], "annorect", np.zeros(0)))
         for rect_index, rect in enumerate(rects):
@@ -340,26 +348,31 @@ def _parse_rect(rect, where):
     objpos = getattr(rect, "objpos", None)
     # Rects without points (test images, unannotated people) or without a scale/position
     # (which a few real annotations lack) are not training people: skipped, as in HRNet's json.
-    if _is_empty(annopoints) or _is_empty(scale) or _is_empty(objpos) or _is_empty(getattr(annopoints, "point", None)):
+    points = getattr(annopoints, "point", None)
+    if _is_empty(annopoints) or _is_empty(points) or _is_empty(scale) or _is_empty(objpos):
         return None
     try:
         center = np.array([float(objpos.x), float(objpos.y)]) - 1.0
         scale = float(scale)
         head_size = _head_box_size([float(rect.x1), float(rect.y1), float(rect.x2), float(rect.y2)])
     except (AttributeError, TypeError, ValueError) as e:
-        raise ValueError(f"{where}: expected numeric objpos.x/.y, scale and head box x1, y1, x2, y2 ({e}).") from e
+        raise ValueError(
+            f"{where}: expected numeric objpos.x/.y, scale and head box x1, y1, x2, y2 ({e})."
+        ) from e
     if not scale > 0:
         raise ValueError(f"{where}: 'scale' must be positive (person height / 200 px), got {scale}.")
     joints = np.zeros((NUM_JOINTS, 2), np.float32)
     annotated = np.zeros(NUM_JOINTS, np.float32)
     visible = np.full(NUM_JOINTS, -1, np.int8)
-    for point in np.atleast_1d(annopoints.point):
+    for point in np.atleast_1d(points):
         try:
             joint = int(point.id)
             xy = (float(point.x) - 1.0, float(point.y) - 1.0)
             flag = _visibility(getattr(point, "is_visible", None))
         except (AttributeError, TypeError, ValueError) as e:
-            raise ValueError(f"{where}: each annopoints.point needs numeric id, x, y (and is_visible) ({e}).") from e
+            raise ValueError(
+                f"{where}: each annopoints.point needs numeric id, x, y (and is_visible) ({e})."
+            ) from e
         if not 0 <= joint < NUM_JOINTS:
             raise ValueError(f"{where}: point id {joint} is outside 0..{NUM_JOINTS - 1}.")
         joints[joint] = xy
