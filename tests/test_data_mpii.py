@@ -71,6 +71,7 @@ def test_json_head_box_and_split_by_names(tmp_path):
     train = mpii.load_records(path, MPII_DIR, split="train", valid_image_names=["052475643.jpg"])
     assert [os.path.basename(r.image_path) for r in valid] == ["052475643.jpg"]
     assert [os.path.basename(r.image_path) for r in train] == ["005808361.jpg", "004645041.jpg"]
+    assert [r.image_id for r in valid] + [r.image_id for r in train] == [1, 0, 2]  # ids of the whole file
 
 
 # --- official .mat, written in the release's structure -------------------------------------
@@ -198,6 +199,7 @@ def test_mat_malformed(tmp_path):
         (lambda r: r["joints"].__setitem__(3, [1.0]), r"record 1: 'joints' must be numbers of shape \(16, 2\)"),
         (lambda r: r.update(center=[1.0, "a"]), r"record 1: 'center' must be numbers of shape \(2,\)"),
         (lambda r: r.update(head_box=[1, 2, 3]), r"record 1: head box must have 4 numbers"),
+        (lambda r: r.update(headboxes=[[1, 2], ["a", 4]]), r"record 1: head box must have 4 numbers"),
     ],
 )
 def test_json_malformed_record_names_file_and_index(tmp_path, change, message):

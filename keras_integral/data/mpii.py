@@ -183,7 +183,9 @@ def _json_records(path, image_dir, split, valid_names):
     neck_head = _neck_head_sizes(joints, annotated)
     weights = np.repeat(annotated[:, :, None], 2, axis=2).astype(np.float32)
     joints = joints.astype(np.float32)
-    image_ids = {}
+    image_ids = {}  # over the whole file, so a split keeps the ids
+    for item in items:
+        image_ids.setdefault(item["image"], len(image_ids))
     records = []
     for n, i in enumerate(indices):
         item = items[i]
@@ -201,7 +203,7 @@ def _json_records(path, image_dir, split, valid_names):
                 keypoints=joints[n],
                 weights=weights[n],
                 skeleton="mpii",
-                image_id=image_ids.setdefault(item["image"], len(image_ids)),
+                image_id=image_ids[item["image"]],
                 head_size=head_size,
                 meta={"center": centers[n], "scale": float(scales[n]), "head_size_source": source},
             )
@@ -228,8 +230,13 @@ def _check_json_item(item, where):
     if not item["scale"] > 0:
         raise ValueError(f"{where}: 'scale' must be positive (person height / 200 px), got {item['scale']}.")
     head_box = item.get("headboxes", item.get("head_box"))
-    if head_box is not None and np.size(head_box) != 4:
-        raise ValueError(f"{where}: head box must have 4 numbers (x1, y1, x2, y2), got {head_box!r}.")
+    if head_box is not None:
+        try:
+            size = np.asarray(head_box, np.float64).size
+        except (TypeError, ValueError):
+            size = None
+        if size != 4:
+            raise ValueError(f"{where}: head box must have 4 numbers (x1, y1, x2, y2), got {head_box!r:.80}.")
 
 
 def _stack(items, indices, key, where):
