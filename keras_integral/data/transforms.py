@@ -1,0 +1,305 @@
+"""Person box -> affine crop, augmentation, and the image warp.
+
+One `(2, 3)` affine matrix maps ORIGINAL image pixels to INPUT-CROP pixels;
+the same matrix warps the image and moves the keypoints, so the two cannot
+drift apart. Pixel convention (DESIGN.md): the centre of pixel (row i,
+column j) is at `(x=j, y=i)`; a crop of `input_size=(H, W)` covers
+`[-0.5, W - 0.5] x [-0.5, H - 0.5]` and the box centre lands on
+`((W - 1) / 2, (H - 1) / 2)`. (The authors' code maps it to `(W / 2, H / 2)`,
+half a pixel off; see `reference/authors-code.md`, section 3.)
+
+The matrix functions (`crop_matrix`, `invert_affine`, `apply_affine`) take
+NumPy values and return float64 NumPy arrays, or take TF tensors and return
+float32 tensors, so the pipeline runs the very same formulas inside
+`tf.data`. Random draws (`sample_augmentation`) and the image warp
+(`warp_image`) are TF ops.
+
+Example:
+
+>>> import numpy as np
+>>> center, size = box_to_crop([10, 20, 40, 80], input_size=(64, 48))
+>>> m = crop_matrix(center, size, input_size=(64, 48))
+>>> apply_affine(m, center)           # the box centre -> the crop centre
+array([23.5, 31.5])
+>>> np.allclose(apply_affine(invert_affine(m), apply_affine(m, [[3.0, 4.0]])), [[3.0, 4.0]])
+True
+"""
+
+import numpy as np
+import tensorflow as tf
+
+
+def box_to_crop(box, input_size, margin=1.25):
+    """Crop window of a person box: its centre and size, at the input's aspect ratio.
+
+    The shorter side of the box (relative to the aspect ratio of `input_size`)
+    is expanded, then both sides are multiplied by `margin` (the authors'
+    COCO/MPII convention).
+
+    Args:
+        box: `(4,)` or `(boxes, 4)` person box `[x, y, width, height]` in image
+            pixels (COCO `bbox`: top-left corner and size); its centre is
+            `(x + width / 2, y + height / 2)`.
+        input_size: `(height, width)` of the network input in pixels.
+        margin: factor applied to both sides after the aspect correction.
+
+    Returns:
+        `(center, crop_size)`: `(..., 2)` float64 `(x, y)` and `(..., 2)`
+        float64 `(crop_width, crop_height)`, in image pixels.
+
+    Example:
+
+    >>> box_to_crop([0, 0, 100, 50], input_size=(256, 256), margin=1.0)
+    (array([50., 25.]), array([100., 100.]))
+    """
+    box = np.asarray(box, np.float64)
+    if box.shape[-1:] != (4,):
+        raise ValueError(f"box must have shape (..., 4) [x, y, width, height], got {box.shape}.")
+    bad = ~np.all(np.isfinite(box), axis=-1) | (box[..., 2] <= 0) | (box[..., 3] <= 0)
+    if np.any(bad):
+        first = box[np.unravel_index(np.argmax(bad), bad.shape)] if box.ndim > 1 else box
+        raise ValueError(f"box must be finite [x, y, width, height] with width, height > 0; got {first.tolist()}.")
+    in_h, in_w = _check_input_size(input_size)
+    if not margin > 0:
+        raise ValueError(f"margin must be > 0, got {margin!r}.")
+    x, y, w, h = np.moveaxis(box, -1, 0)
+    aspect = in_w / in_h
+    wide = w > aspect * h
+    size = np.stack([np.where(wide, w, h * aspect), np.where(wide, w / aspect, h)], axis=-1)
+    return np.stack([x + w / 2, y + h / 2], axis=-1), size * margin
+
+
+def crop_matrix(center, crop_size, input_size, scale=1.0, rotation_deg=0.0, shift=(0.0, 0.0), flip=False):
+    """Affine matrix from original image pixels to input-crop pixels.
+
+    The source window has size `scale * crop_size`, is centred on
+    `center + shift * crop_size` and rotated by `rotation_deg`; it fills the
+    `input_size` crop. With `flip`, the image is first mirrored
+    (`x -> image_width - 1 - x`, as in the authors' code); the centre is
+    mirrored with it, so the image width cancels out and the result equals a
+    mirror through the box centre. The caller swaps left/right joints of the
+    keypoint arrays with `skeleton.flip_index`.
+
+    In formulas, with `K = diag(W / (scale * crop_w), H / (scale * crop_h))`,
+    `R` the rotation by `rotation_deg` (`x' = x cos - y sin`,
+    `y' = x sin + y cos` in image coordinates, y down; the person appears
+    rotated by `-rotation_deg` in the crop) and `P = diag(-1, 1)` if `flip`
+    else the identity:
+    `crop = K R^T (P (p - center) - shift * crop_size) + ((W - 1) / 2, (H - 1) / 2)`.
+
+    Args:
+        center: `(2,)` window centre `(x, y)` in image pixels.
+        crop_size: `(2,)` window `(width, height)` in image pixels.
+        input_size: `(height, width)` of the crop in pixels.
+        scale: augmentation scale factor; > 1 takes a larger source window
+            (zoom out).
+        rotation_deg: rotation of the source window in degrees.
+        shift: `(2,)` translation of the window centre as a fraction of
+            `crop_size`, in the (mirrored, if `flip`) image frame.
+        flip: horizontal flip.
+
+    Returns:
+        `(2, 3)` matrix: float64 NumPy array, or float32 tensor when any
+        argument is a TF tensor.
+
+    Example:
+
+    >>> m = crop_matrix([50.0, 25.0], [100.0, 100.0], input_size=(64, 64), flip=True)
+    >>> apply_affine(m, [[100.0, 25.0]])   # right of the centre -> left side of the crop
+    array([[-0.5, 31.5]])
+    """
+    in_h, in_w = _check_input_size(input_size)
+    if _any_tensor(center, crop_size, scale, rotation_deg, shift, flip):
+        center, crop_size, shift = (tf.cast(v, tf.float32) for v in (center, crop_size, shift))
+        scale, angle = tf.cast(scale, tf.float32), tf.cast(rotation_deg, tf.float32) * (np.pi / 180)
+        cos, sin, mirror = tf.cos(angle), tf.sin(angle), tf.where(tf.cast(flip, tf.bool), -1.0, 1.0)
+        stack = tf.stack
+    else:
+        center, crop_size, shift = (np.asarray(v, np.float64) for v in (center, crop_size, shift))
+        for name, value in (("center", center), ("crop_size", crop_size), ("shift", shift)):
+            if value.shape != (2,) or not np.all(np.isfinite(value)):
+                raise ValueError(f"{name} must be 2 finite values (x, y), got {value.tolist()}.")
+        if np.any(crop_size <= 0) or not scale > 0:
+            raise ValueError(f"crop_size and scale must be > 0, got crop_size={crop_size.tolist()}, scale={scale!r}.")
+        angle = np.deg2rad(rotation_deg)
+        cos, sin, mirror = np.cos(angle), np.sin(angle), -1.0 if flip else 1.0
+        stack = np.stack
+    kx, ky = in_w / (scale * crop_size[0]), in_h / (scale * crop_size[1])
+    a, b = kx * cos * mirror, kx * sin
+    d, e = -ky * sin * mirror, ky * cos
+    shift_x, shift_y = shift[0] * crop_size[0], shift[1] * crop_size[1]
+    tx = (in_w - 1) / 2 - a * center[0] - b * center[1] - kx * (cos * shift_x + sin * shift_y)
+    ty = (in_h - 1) / 2 - d * center[0] - e * center[1] - ky * (cos * shift_y - sin * shift_x)
+    return stack([stack([a, b, tx]), stack([d, e, ty])])
+
+
+def invert_affine(matrix):
+    """Inverse of a `(2, 3)` affine matrix (or a batch of them).
+
+    Args:
+        matrix: `(..., 2, 3)` NumPy array or TF tensor.
+
+    Returns:
+        `(..., 2, 3)` inverse, of the input's kind.
+
+    Example:
+
+    >>> m = np.array([[2.0, 0.0, 1.0], [0.0, 4.0, 8.0]])
+    >>> apply_affine(invert_affine(m), apply_affine(m, [3.0, 5.0]))
+    array([3., 5.])
+    """
+    if _any_tensor(matrix):
+        m, stack = tf.cast(matrix, tf.float32), tf.stack
+    else:
+        m, stack = np.asarray(matrix, np.float64), np.stack
+        if m.shape[-2:] != (2, 3):
+            raise ValueError(f"matrix must have shape (..., 2, 3), got {m.shape}.")
+    a, b, c = m[..., 0, 0], m[..., 0, 1], m[..., 0, 2]
+    d, e, f = m[..., 1, 0], m[..., 1, 1], m[..., 1, 2]
+    det = a * e - b * d
+    if not _any_tensor(matrix) and np.any(det == 0):
+        raise ValueError(f"matrix is singular (determinant 0): {m.tolist()}.")
+    ia, ib, id_, ie = e / det, -b / det, -d / det, a / det
+    return stack([stack([ia, ib, -(ia * c + ib * f)], -1), stack([id_, ie, -(id_ * c + ie * f)], -1)], -2)
+
+
+def apply_affine(matrix, points):
+    """Applies an affine matrix to points.
+
+    Args:
+        matrix: `(2, 3)` matrix with `points` of shape `(..., 2)`, or a batch
+            `(..., 2, 3)` with `points` of shape `(..., n, 2)` (one matrix per
+            set of `n` points). NumPy or TF.
+        points: `(x, y)` points, as above.
+
+    Returns:
+        Transformed points, the shape of `points`.
+
+    Example:
+
+    >>> apply_affine(np.array([[1.0, 0.0, 5.0], [0.0, 1.0, -1.0]]), [[0.0, 0.0], [1.0, 2.0]])
+    array([[ 5., -1.],
+           [ 6.,  1.]])
+    """
+    if _any_tensor(matrix, points):
+        m, p, stack = tf.cast(matrix, tf.float32), tf.cast(points, tf.float32), tf.stack
+    else:
+        m, p, stack = np.asarray(matrix, np.float64), np.asarray(points, np.float64), np.stack
+        if m.shape[-2:] != (2, 3) or p.shape[-1:] != (2,):
+            raise ValueError(f"expected matrix (..., 2, 3) and points (..., 2), got {m.shape} and {p.shape}.")
+    if len(m.shape) > 2:  # one matrix per leading index: broadcast over the points axis
+        m = m[..., None, :, :]
+    x, y = p[..., 0], p[..., 1]
+    return stack(
+        [m[..., 0, 0] * x + m[..., 0, 1] * y + m[..., 0, 2], m[..., 1, 0] * x + m[..., 1, 1] * y + m[..., 1, 2]], -1
+    )
+
+
+def sample_augmentation(
+    seed,
+    index,
+    scale_factor=0.25,
+    rotation_factor_deg=30.0,
+    rotation_prob=0.6,
+    shift_fraction=0.02,
+    flip_prob=0.5,
+    color_factor=0.2,
+):
+    """Random augmentation of one sample, a pure function of `(seed, index)`.
+
+    The paper's ranges, drawn as in the authors' `augment.py` except for the
+    rotation clip (the paper says +-30 degrees; their code clips at +-60):
+    - scale `1 + scale_factor * clip(N(0, 1), -1, 1)`, in `[0.75, 1.25]`;
+    - rotation `rotation_factor_deg * clip(N(0, 1), -1, 1)` degrees with
+      probability `rotation_prob`, else 0;
+    - shift `U(-shift_fraction, shift_fraction)` of the crop size per axis;
+    - horizontal flip with probability `flip_prob`;
+    - colour: each RGB channel times `U(1 - color_factor, 1 + color_factor)`.
+    Set a factor (or probability) to 0 to turn that part off.
+
+    Args:
+        seed: int, or `(2,)` integer stateless-RNG key.
+        index: int scalar (tensor): the global sample index.
+        scale_factor, rotation_factor_deg, rotation_prob, shift_fraction,
+            flip_prob, color_factor: ranges, as above.
+
+    Returns:
+        dict of float32 tensors: `scale` `()`, `rotation_deg` `()`, `shift`
+        `(2,)` (x, y), `flip` `()` bool, `color` `(3,)` RGB factors.
+
+    Example:
+
+    >>> aug = sample_augmentation(seed=0, index=7)
+    >>> float(aug["scale"]) == float(sample_augmentation(seed=0, index=7)["scale"])
+    True
+    """
+    key = tf.cast(seed, tf.int64)
+    if key.shape.rank == 0:
+        key = tf.stack([key, tf.zeros_like(key)])
+    key = tf.random.experimental.stateless_fold_in(key, tf.cast(index, tf.int64))
+    normal_key, uniform_key = tf.unstack(tf.random.experimental.stateless_split(key, 2))
+    normal = tf.clip_by_value(tf.random.stateless_normal([2], normal_key), -1.0, 1.0)
+    uniform = tf.random.stateless_uniform([7], uniform_key)
+    rotate = uniform[0] < rotation_prob
+    return {
+        "scale": 1.0 + scale_factor * normal[0],
+        "rotation_deg": tf.where(rotate, rotation_factor_deg * normal[1], 0.0),
+        "shift": shift_fraction * (2.0 * uniform[2:4] - 1.0),
+        "flip": uniform[1] < flip_prob,
+        "color": 1.0 + color_factor * (2.0 * uniform[4:7] - 1.0),
+    }
+
+
+def warp_image(image, matrix, input_size):
+    """Warps an image into the input crop (bilinear, constant 0 outside the image).
+
+    Args:
+        image: `(height, width, channels)` or `(batch, height, width,
+            channels)` tensor, any real dtype.
+        matrix: `(2, 3)` or `(batch, 2, 3)` affine from image pixels to crop
+            pixels (`crop_matrix`).
+        input_size: `(height, width)` of the crop.
+
+    Returns:
+        float32 `(H, W, channels)` or `(batch, H, W, channels)` crop.
+
+    Example:
+
+    >>> img = tf.reshape(tf.range(12.0), (3, 4, 1))
+    >>> m = crop_matrix([1.5, 1.0], [4.0, 3.0], input_size=(3, 4))   # the identity
+    >>> bool(tf.reduce_all(warp_image(img, m, (3, 4)) == img))
+    True
+    """
+    in_h, in_w = _check_input_size(input_size)
+    image = tf.convert_to_tensor(image)
+    single = image.shape.rank == 3
+    if image.shape.rank not in (3, 4):
+        raise ValueError(f"image must be (height, width, channels) or (batch, ...), got shape {image.shape}.")
+    images = tf.cast(image[None] if single else image, tf.float32)
+    # ImageProjectiveTransformV3 takes the OUTPUT -> INPUT map, with pixel
+    # centres at integer coordinates (checked against scipy in the tests).
+    inverse = tf.reshape(invert_affine(tf.convert_to_tensor(matrix)), (-1, 6))
+    transforms = tf.concat([inverse, tf.zeros_like(inverse[:, :2])], axis=1)
+    out = tf.raw_ops.ImageProjectiveTransformV3(
+        images=images,
+        transforms=transforms,
+        output_shape=tf.constant([in_h, in_w], tf.int32),
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="CONSTANT",
+    )
+    return out[0] if single else out
+
+
+def _check_input_size(input_size):
+    try:
+        in_h, in_w = (int(v) for v in input_size)
+    except (TypeError, ValueError):
+        raise ValueError(f"input_size must be (height, width), got {input_size!r}.") from None
+    if in_h <= 0 or in_w <= 0 or (in_h, in_w) != tuple(input_size):
+        raise ValueError(f"input_size must be two positive integers (height, width), got {input_size!r}.")
+    return in_h, in_w
+
+
+def _any_tensor(*values):
+    return any(isinstance(v, (tf.Tensor, tf.Variable)) for v in values)
