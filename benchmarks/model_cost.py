@@ -146,7 +146,8 @@ def main():
             heat = features[1] * 2**num_deconv
             row = (
                 f"{f'resnet{depth} + {num_deconv} deconv':<28}{f'{heat}x{heat}':>9}"
-                f"{n_params / 1e6:>8.1f}M{paper_params / 1e6:>6.0f}M{n_params / paper_params:>7.2f}"
+                f"{n_params / 1e6:>8.1f}M{paper_params / 1e6:>6.0f}M"
+                f"{n_params / paper_params:>7.2f}"
                 f"{macs / 1e9:>8.2f}{paper_flops / 1e9:>8.1f}{macs / paper_flops:>7.2f}"
             )
             if not args.no_profiler:

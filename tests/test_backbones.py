@@ -15,6 +15,8 @@ from keras_integral.models.backbones import HourglassBackbone
 from keras_integral.models.backbones import MobileNetV3Backbone
 from keras_integral.models.backbones import ResNetBackbone
 from keras_integral.models.backbones import get_backbone
+from tests.harness import run_model_saving_test
+from tests.harness import run_tflite
 
 # torchvision's published totals (docs, "Num params") and the fc they include.
 TORCHVISION_TOTAL_PARAMS = {
@@ -69,15 +71,10 @@ def torch_max_pool(x, size, stride, padding):
 
 
 def assert_keras_file_roundtrip(model, x, tmp_path):
-    """`.keras` save -> load gives the same class, config and outputs."""
-    expected = model.predict(x, verbose=0)
-    path = tmp_path / "model.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path)
+    """`.keras` save -> load (safe mode) gives the same class, config and outputs."""
+    loaded = run_model_saving_test(model, x, tmp_path)
     assert type(loaded) is type(model)
     assert loaded.get_config() == model.get_config()
-    for got, want in zip(keras.tree.flatten(loaded.predict(x, verbose=0)), keras.tree.flatten(expected)):
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
 def intermediate(model, names, x):
@@ -173,7 +170,10 @@ def test_resnet50_strided_convs_match_pytorch(resnet50):
     names = ["layer1_2_out", "layer2_0_relu1", "layer2_0_conv2", "layer2_0_downsample_0"]
     layer1, relu1, conv2, downsample = intermediate(resnet50, names, x)
     np.testing.assert_allclose(
-        conv2, torch_conv2d(relu1, kernel_of(resnet50, "layer2_0_conv2"), 2, 1), rtol=1e-4, atol=1e-4
+        conv2,
+        torch_conv2d(relu1, kernel_of(resnet50, "layer2_0_conv2"), 2, 1),
+        rtol=1e-4,
+        atol=1e-4,
     )
     np.testing.assert_allclose(
         downsample,
@@ -224,11 +224,16 @@ def tiny_hourglass(**kwargs):
     return HourglassBackbone(**{**args, **kwargs})
 
 
-def test_hourglass_outputs_one_heatmap_per_stack():
-    model = tiny_hourglass(num_stacks=3)
+@pytest.mark.parametrize("num_stacks", [1, 3])
+def test_hourglass_outputs_one_heatmap_per_stack(num_stacks):
+    model = tiny_hourglass(num_stacks=num_stacks)
     x = np.random.default_rng(5).uniform(0, 255, size=(2, 32, 48, 3)).astype("float32")
-    outputs = model.predict(x, verbose=0)
-    assert [o.shape for o in outputs] == [(2, 8, 12, 5)] * 3
+    expected = [(2, 8, 12, 5)] * num_stacks
+    # A list even for one stack: eager call, predict and symbolic call.
+    assert [tuple(o.shape) for o in model(x)] == expected
+    assert [o.shape for o in model.predict(x, verbose=0)] == expected
+    symbolic = model(keras.Input((32, 48, 3)))
+    assert [tuple(o.shape) for o in symbolic] == [(None, 8, 12, 5)] * num_stacks
     assert model.get_layer("stem_conv").padding == "valid"
     assert model.get_layer("stem_conv_pad").padding == ((3, 3), (3, 3))
 
@@ -277,21 +282,13 @@ def test_mobilenet_output_stride_32(variant, channels):
 
 
 def test_mobilenet_converts_to_tflite_with_builtin_ops_only(tmp_path):
-    from ai_edge_litert.interpreter import Interpreter
-
     model = MobileNetV3Backbone("small", input_shape=(64, 64, 3))
     path = tmp_path / "mobilenet.tflite"
     model.export(str(path), format="litert", verbose=False)
-    interpreter = Interpreter(model_path=str(path))
-    ops = {op["op_name"] for op in interpreter._get_ops_details()}
+    x = np.random.default_rng(8).uniform(0, 255, size=(1, 64, 64, 3)).astype("float32")
+    (got,), ops = run_tflite(path.read_bytes(), x)
     assert "CONV_2D" in ops and "HARD_SWISH" in ops
     assert not [op for op in ops if op.startswith("Flex") or op == "CUSTOM"], ops
-
-    x = np.random.default_rng(8).uniform(0, 255, size=(1, 64, 64, 3)).astype("float32")
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
-    interpreter.invoke()
-    got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
     want = model.predict(x, verbose=0)
     np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-3 * np.abs(want).max())
 

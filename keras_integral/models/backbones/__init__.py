@@ -6,8 +6,8 @@
 |---|---|---|
 | `resnet18`, `resnet34` | `ResNetBackbone` | `(b, H/32, W/32, 512)` |
 | `resnet50`, `resnet101`, `resnet152` | `ResNetBackbone` | `(b, H/32, W/32, 2048)` |
-| `hourglass`, `hourglass1`, `hourglass2`, ... | `HourglassBackbone` | list of `(b, H/4, W/4, joints)` |
-| `mobilenetv3_small`, `mobilenetv3_large` | `MobileNetV3Backbone` | `(b, H/32, W/32, 576 \\| 960)` |
+| `hourglass` (2 stacks), `hourglass<n>` | `HourglassBackbone` | n x `(b, H/4, W/4, joints)` |
+| `mobilenetv3_small`, `_large` | `MobileNetV3Backbone` | `(b, H/32, W/32, 576 \\| 960)` |
 
 Example:
 

@@ -209,6 +209,12 @@ class HourglassBackbone(keras.Model):
         if weights is not None:
             load_backbone_weights(self, weights)
 
+    def call(self, inputs, training=None, mask=None):
+        outputs = super().call(inputs, training=training, mask=mask)
+        # Functional models unpack a one-element output list when run
+        # eagerly (not symbolically); keep one list entry per stack always.
+        return outputs if isinstance(outputs, list) else [outputs]
+
     def get_config(self):
         return {
             "name": self.name,
