@@ -202,8 +202,9 @@ def test_bone_lengths_are_human_and_symmetric(dataset):
         left, right = length(f"left_{a}", f"left_{b}"), length(f"right_{a}", f"right_{b}")
         assert np.all((low <= left) & (left <= high)), (a, b, left)
         np.testing.assert_allclose(left, right, rtol=1e-9)
-    assert np.all((0.18 <= length("left_hip", "right_hip")) & (length("left_hip", "right_hip") <= 0.35))
-    assert np.all((0.22 <= length("left_shoulder", "right_shoulder")) & (length("left_shoulder", "right_shoulder") <= 0.45))
+    for joint, (low, high) in {"hip": (0.18, 0.35), "shoulder": (0.22, 0.45)}.items():
+        width = length(f"left_{joint}", f"right_{joint}")
+        assert np.all((low <= width) & (width <= high)), (joint, width)
     np.testing.assert_allclose(length("root", "left_hip"), length("root", "right_hip"), rtol=1e-9)
 
 

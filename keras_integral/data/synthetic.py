@@ -73,7 +73,6 @@ _COCO = skeletons.get("coco")
 KEYPOINT_NAMES = _H36M.joint_names + ("left_eye", "right_eye", "left_ear", "right_ear")
 _COCO_RENAMED = {"nose": "neck_base", "left_ankle": "left_foot", "right_ankle": "right_foot"}
 COCO_FROM_KEYPOINTS = tuple(KEYPOINT_NAMES.index(_COCO_RENAMED.get(n, n)) for n in _COCO.joint_names)
-H36M_FROM_KEYPOINTS = tuple(range(_H36M.num_joints))
 _FACE_POINTS = ("neck_base", "left_eye", "right_eye", "left_ear", "right_ear")
 
 # Segment lengths as fractions of stature, roughly after Drillis & Contini's
@@ -282,7 +281,7 @@ def sample_scene(rng, camera, action="Posing"):
     The person is 1.5 to 1.95 m tall with per-bone variation, posed within
     anatomical limits (knees and elbows bend one way), any yaw, small pitch
     and roll, its root 3 to 6 m in front of the camera, and framed so that
-    it mostly fits the image (about a quarter of the images cut it off).
+    it mostly fits the image (about one image in seven cuts it off).
 
     Args:
         rng: `np.random.Generator`.
@@ -388,7 +387,7 @@ def render_scene(scene):
         image = cv2.GaussianBlur(image, (0, 0), scene.blur_sigma)
     if scene.noise_sigma > 0:
         noise = style.standard_normal((height, width, 3), dtype=np.float32) * np.float32(scene.noise_sigma)
-        image = np.clip(image + noise, 0, 255)
+        image = np.clip(np.rint(image + noise), 0, 255)
     return {
         "image": image.astype(np.uint8),
         "keypoints": keypoints,
@@ -495,7 +494,7 @@ def generate(out_dir, num, seed=0, image_size=(256, 256), val_fraction=0.1, jpeg
         "S": np.array([row[4] for row in h36m_rows], np.float64).reshape(-1, 17, 4),
     })
     _write_json(paths["h36m_cameras"], {key: _camera_json(camera) for key, camera in cameras.items()})
-    paths["readme"].write_text(_readme(num, num_val, seed, image_size, jpeg_quality), encoding="utf-8")
+    paths["readme"].write_text(_readme(num, num_val, seed, image_size, val_fraction, jpeg_quality), encoding="utf-8")
     return {**paths, "num_images": num}
 
 
@@ -603,7 +602,7 @@ def _place(rng, offsets, camera, image_size):
     height, width = image_size
     f, c = np.asarray(camera["f"]), np.asarray(camera["c"])
     depth = rng.uniform(*DISTANCE_RANGE_M)
-    cut_off = rng.random() < 0.25
+    cut_off = rng.random() < 0.15
     root = np.array([0.0, 0.0, depth])
     targets = None
     for _ in range(3):  # shifting sideways changes each point's perspective a little: iterate
@@ -785,7 +784,7 @@ def _body_primitives(scene, style):
         colour = colours["shirt"] if part == "chest" else colours["pants"]
         part_stripes = stripes if part == "chest" else None
         primitives.append((key, lambda c, i, hull=hull, col=colour, s=part_stripes: c.polygon(hull, col, i, stripes=s)))
-        for joint in ("root", "spine") if part == "pelvis" else ("thorax",):
+        for joint in ("root", "spine") if part == "pelvis" else ("spine", "thorax"):
             attached[joint].append(key)
 
     # Head: a hair-coloured ellipsoid with a skin-coloured face on the side the nose points to.
@@ -909,7 +908,7 @@ def _coco_annotation(image_id, rendered, image_size):
 
 
 def _h36m_row(imgname, scene, rendered):
-    part_xy = rendered["keypoints"][list(H36M_FROM_KEYPOINTS)]
+    part_xy = rendered["keypoints"][: _H36M.num_joints]  # KEYPOINT_NAMES starts with the H36M joints
     joints = np.stack([scene.points[name] for name in _H36M.joint_names])
     low, high = part_xy.min(axis=0), part_xy.max(axis=0)
     ones = np.ones((len(joints), 1))
@@ -982,14 +981,15 @@ def _link_or_copy(source, target):
         target.write_bytes(source.read_bytes())
 
 
-def _readme(num, num_val, seed, image_size, jpeg_quality):
+def _readme(num, num_val, seed, image_size, val_fraction, jpeg_quality):
     height, width = image_size
     return f"""# Synthetic people (keras-integral)
 
 Procedurally rendered images of one articulated person each, written by
 `keras_integral.data.synthetic.generate` (generator version {GENERATOR_VERSION}).
-Regenerate with `keras-integral synth --out DIR --num {num} --seed {seed}`
-(same arguments give byte-identical files).
+Regenerate with `generate(out_dir, num={num}, seed={seed}, image_size=({height}, {width}),
+val_fraction={val_fraction}, jpeg_quality={jpeg_quality})` (same arguments give
+byte-identical files).
 
 - images: {num}, {width}x{height} px, JPEG quality {jpeg_quality}; seed {seed}
 - body: Human3.6M-17 skeleton plus nose, eyes and ears; stature 1.5-1.95 m,
