@@ -1,0 +1,453 @@
+"""Records -> `tf.data.Dataset`: decode, crop, augment, targets, batch; mixing.
+
+One sample, top to bottom:
+1. position `g` in the stream -> record: training streams are infinite; epoch
+   `e = g // N` visits the `N` records in a stateless permutation seeded by
+   `(seed, e)`, so the stream is a pure function of `(seed, g)` and
+   `start_index` resumes it anywhere. Evaluation streams visit the records
+   once, in order.
+2. augmentation drawn from `(seed, g)` (`transforms.sample_augmentation`)
+   -> one affine matrix (`transforms.crop_matrix`).
+3. read + decode only the image window the crop needs
+   (`tf.io.decode_and_crop_jpeg`; other formats are decoded whole). A missing,
+   corrupt or truncated file is skipped and counted (`SkippedImages`), never
+   fatal; a truncated JPEG whose missing part the crop does not need is used.
+4. warp (`transforms.warp_image`), colour, and the targets: keypoints moved
+   by the same matrix, left/right swapped on flip, `z / scale`, weight 0
+   outside the crop.
+
+Targets follow DESIGN.md: keypoints in input-crop pixels `(x, y)` plus `z` in
+root-relative millimetres, and per-coordinate weights. When augmentation zooms
+the crop by `scale` (> 1 = zoom out), `z` becomes `z / scale`: depth labels
+scale with the apparent size of the person, as in the authors' code
+(`z / (2000 mm * scale)`); `z` weights are unchanged. A joint whose `(x, y)`
+falls outside the crop area `[-0.5, W - 0.5] x [-0.5, H - 0.5]` gets weight 0
+on every coordinate (the integral cannot represent it).
+
+Example:
+
+>>> ds = make_dataset(records, "h36m", (256, 256), training=True, batch_size=32)
+>>> images, targets = next(iter(ds))   # (32, 256, 256, 3), {"keypoints", "weights"}
+>>> model.fit(ds, steps_per_epoch=1000, callbacks=[SkippedImagesReport(ds.skipped_images)])
+"""
+
+import threading
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_integral import skeletons
+from keras_integral.data import transforms
+
+# Fold-in tags that give the record order and the augmentation independent
+# random streams derived from the same (seed, source) key.
+_ORDER_STREAM = 1
+_AUGMENTATION_STREAM = 2
+# Files looked at when the dataset is built: if none of them exists, the image
+# root is wrong and a training stream would skip images forever.
+_FILES_CHECKED = 16
+
+
+class SkippedImages:
+    """The images a pipeline could not read or decode, in the order it met them.
+
+    The pipeline counts an image when it reads it, which can be ahead of
+    training by the prefetch buffer. A bad file in a training stream is counted
+    once per visit (once per epoch of the records).
+
+    Example:
+
+    >>> ds = make_dataset(records, "coco", (256, 192), training=False, batch_size=8)
+    >>> for batch in ds: ...
+    >>> ds.skipped_images.count, ds.skipped_images.paths[:3]
+    """
+
+    def __init__(self):
+        self._paths = []
+        self._lock = threading.Lock()  # tf.data may call _add from several threads
+
+    @property
+    def count(self):
+        """Number of images skipped so far."""
+        with self._lock:
+            return len(self._paths)
+
+    @property
+    def paths(self):
+        """list of the skipped images' paths, in order (repeats included)."""
+        with self._lock:
+            return list(self._paths)
+
+    def _add(self, paths):
+        with self._lock:
+            self._paths.extend(p.decode() for p in paths.numpy())
+        return True
+
+
+class SkippedImagesReport(keras.callbacks.Callback):
+    """Prints, at the end of each epoch, how many images were skipped and which.
+
+    Silent for epochs in which no image was skipped.
+
+    Args:
+        skipped_images: the `SkippedImages` of the training dataset
+            (`dataset.skipped_images`).
+        max_paths: how many paths of the epoch to print.
+
+    Example:
+
+    >>> model.fit(ds, steps_per_epoch=100, callbacks=[SkippedImagesReport(ds.skipped_images)])
+    """
+
+    def __init__(self, skipped_images, max_paths=5):
+        super().__init__()
+        if not isinstance(skipped_images, SkippedImages):
+            raise TypeError(
+                f"skipped_images must be a SkippedImages (dataset.skipped_images), got {type(skipped_images).__name__}."
+            )
+        self.skipped_images = skipped_images
+        self.max_paths = max_paths
+        self._reported = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        paths = self.skipped_images.paths
+        new = paths[self._reported :]
+        self._reported = len(paths)
+        if new:
+            shown = ", ".join(new[: self.max_paths]) + (", ..." if len(new) > self.max_paths else "")
+            print(f"Epoch {epoch + 1}: skipped {len(new)} unreadable image(s) ({len(paths)} in all): {shown}")
+
+
+def make_dataset(
+    records,
+    skeleton,
+    input_size,
+    training,
+    batch_size,
+    seed=0,
+    start_index=0,
+    margin=1.25,
+    dims=None,
+    with_meta=False,
+    augmentation=None,
+    num_parallel_calls=tf.data.AUTOTUNE,
+):
+    """Batches of input crops and keypoint targets from `PoseRecord`s.
+
+    Args:
+        records: list of `PoseRecord`s.
+        skeleton: the OUTPUT joint set (name or `Skeleton`); records of
+            another set are mapped with `skeletons.map_keypoints` (unmapped
+            joints get weight 0).
+        input_size: `(height, width)` of the crops in pixels.
+        training: `True`: infinite, shuffled, augmented stream (pass
+            `steps_per_epoch` to `fit`), batches of exactly `batch_size`.
+            `False`: the records once, in order, no augmentation; the last
+            batch may be smaller.
+        batch_size: samples per batch.
+        seed: int; the training stream is a pure function of `(seed, global
+            sample index)`.
+        start_index: global sample index at which the training stream starts
+            (resume: `epoch * steps_per_epoch * batch_size`). Samples skipped
+            for unreadable images shift the following batches by one sample.
+        margin: box expansion, see `transforms.box_to_crop`.
+        dims: 2 or 3 coordinates per keypoint; default: the records' own.
+            2D records are padded to 3 with `z = 0`, weight 0; 3D records are
+            cut to `(x, y)` for `dims=2`.
+        with_meta: add a third element `meta`: `index` `(batch,)` record index
+            and `crop_to_image` `(batch, 2, 3)` affine from crop pixels back
+            to original image pixels.
+        augmentation: dict of keyword arguments for
+            `transforms.sample_augmentation` (e.g. `{"color_factor": 0.0}`
+            turns the colour augmentation off); training only.
+        num_parallel_calls: parallelism of decode and crop.
+
+    Returns:
+        `tf.data.Dataset` of `(images, targets)` or `(images, targets, meta)`:
+        images `(batch, H, W, 3)` RGB float32 in `[0, 255]`; targets
+        `{"keypoints": (batch, joints, dims), "weights": (batch, joints,
+        dims)}` in input-crop pixels (and mm for `z`). Its attribute
+        `skipped_images` is the `SkippedImages` of the stream.
+
+    Example:
+
+    >>> ds = make_dataset(records, "coco", (256, 192), training=False, batch_size=16, with_meta=True)
+    >>> images, targets, meta = next(iter(ds))
+    >>> image_xy = transforms.apply_affine(meta["crop_to_image"], targets["keypoints"][..., :2])
+    """
+    skeleton = skeletons.get(skeleton)
+    _check_positive_int("batch_size", batch_size)
+    if not training and start_index != 0:
+        raise ValueError(f"start_index applies to training streams only; got {start_index} with training=False.")
+    if augmentation and not training:
+        raise ValueError("augmentation applies to training streams only (training=False has none).")
+    source = _prepare(records, skeleton, input_size, margin, dims)
+    skipped = SkippedImages()
+    dataset = _sample_stream(
+        source, skeleton, input_size, training, seed, 0, start_index, augmentation, with_meta, skipped,
+        num_parallel_calls,
+    )
+    dataset = dataset.batch(batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)
+    dataset.skipped_images = skipped
+    return dataset
+
+
+def mixed(
+    record_lists,
+    weights,
+    skeleton,
+    input_size,
+    batch_size,
+    seed=0,
+    start_index=0,
+    margin=1.25,
+    dims=None,
+    augmentation=None,
+    num_parallel_calls=tf.data.AUTOTUNE,
+):
+    """Training batches mixed from several sources in fixed proportions.
+
+    Each batch holds exactly `round(weights[i] * batch_size)` samples of
+    source `i`, source after source (e.g. H36M 3D then MPII 2D mapped to
+    H36M with `z` weight 0: the paper's half/half batches). Each source is an
+    independent training stream of `make_dataset`, seeded by `(seed, i)`.
+
+    Args:
+        record_lists: list of record lists, one per source.
+        weights: list of fractions of the batch, one per source.
+        skeleton, input_size, margin, augmentation, num_parallel_calls: as in
+            `make_dataset`.
+        batch_size: samples per batch; the rounded shares must add up to it.
+        seed: int.
+        start_index: global sample index to start at (a multiple of
+            `batch_size`).
+        dims: default: the largest of the records' dims (2D sources padded).
+
+    Returns:
+        infinite `tf.data.Dataset` of `(images, targets)` as in
+        `make_dataset`, with attribute `skipped_images`.
+
+    Example:
+
+    >>> ds = mixed([h36m_records, mpii_records], [0.5, 0.5], "h36m", (256, 256), batch_size=32)
+    """
+    skeleton = skeletons.get(skeleton)
+    _check_positive_int("batch_size", batch_size)
+    if len(record_lists) != len(weights) or not record_lists:
+        raise ValueError(
+            f"record_lists and weights must be non-empty and of equal length, got {len(record_lists)} and {len(weights)}."
+        )
+    counts = [round(w * batch_size) for w in weights]
+    if min(counts) < 1 or sum(counts) != batch_size:
+        raise ValueError(
+            f"weights {list(weights)} give {counts} samples per batch of {batch_size}; each must be >= 1 and they "
+            f"must add up to batch_size."
+        )
+    if start_index % batch_size:
+        raise ValueError(f"start_index must be a multiple of batch_size={batch_size}, got {start_index}.")
+    if dims is None:
+        dims = max(r.dims for records in record_lists for r in records)
+    skipped = SkippedImages()
+    parts = []
+    for i, (records, count) in enumerate(zip(record_lists, counts)):
+        source = _prepare(records, skeleton, input_size, margin, dims)
+        stream = _sample_stream(
+            source, skeleton, input_size, True, seed, i, start_index // batch_size * count, augmentation, False,
+            skipped, num_parallel_calls,
+        )
+        parts.append(stream.batch(count, drop_remainder=True))
+    dataset = tf.data.Dataset.zip(tuple(parts)).map(
+        lambda *batches: tf.nest.map_structure(lambda *xs: tf.concat(xs, axis=0), *batches)
+    )
+    dataset = dataset.prefetch(tf.data.AUTOTUNE)
+    dataset.skipped_images = skipped
+    return dataset
+
+
+def _prepare(records, skeleton, input_size, margin, dims):
+    """Checks records; NumPy arrays of paths, crop windows and mapped targets."""
+    transforms._check_input_size(input_size)
+    if not len(records):
+        raise ValueError("records is empty: nothing to build a dataset from.")
+    for i, record in enumerate(records):
+        if not all(hasattr(record, a) for a in ("image_path", "box", "keypoints", "weights", "skeleton")):
+            raise TypeError(f"records[{i}] is a {type(record).__name__}, expected a PoseRecord.")
+    if dims is None:
+        found = sorted({r.dims for r in records})
+        if len(found) > 1:
+            raise ValueError(f"records mix {found} coordinates per keypoint; pass dims=3 (2D records get z weight 0).")
+        dims = found[0]
+    if dims not in (2, 3):
+        raise ValueError(f"dims must be 2 or 3, got {dims!r}.")
+    boxes = np.stack([r.box for r in records]).astype(np.float64)
+    bad = ~np.all(np.isfinite(boxes), axis=1) | (boxes[:, 2] <= 0) | (boxes[:, 3] <= 0)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(
+            f"records[{i}] ({records[i].image_path!r}): box must be finite [x, y, width, height] with width, "
+            f"height > 0, got {boxes[i].tolist()}."
+        )
+    centers, sizes = transforms.box_to_crop(boxes, input_size, margin)
+    n, joints = len(records), skeleton.num_joints
+    keypoints = np.zeros((n, joints, dims), np.float32)
+    weights = np.zeros((n, joints, dims), np.float32)
+    groups = {}
+    for i, r in enumerate(records):
+        groups.setdefault((r.skeleton, r.dims), []).append(i)
+    for (name, record_dims), index in groups.items():
+        d = min(dims, record_dims)
+        try:
+            k, w = skeletons.map_keypoints(
+                np.stack([records[i].keypoints for i in index]), np.stack([records[i].weights for i in index]),
+                name, skeleton,
+            )
+        except ValueError as error:
+            raise ValueError(f"records[{index[0]}] ({records[index[0]].image_path!r}): {error}") from None
+        keypoints[index, :, :d], weights[index, :, :d] = k[..., :d], w[..., :d]
+    labelled = weights > 0
+    if not np.all(np.isfinite(keypoints[labelled])):
+        i = int(np.argmax(np.any(labelled & ~np.isfinite(keypoints), axis=(1, 2))))
+        raise ValueError(f"records[{i}] ({records[i].image_path!r}): a keypoint with weight > 0 is not finite.")
+    keypoints[~labelled] = 0  # NaN placeholders of unlabelled joints must not reach the loss (0 * NaN = NaN)
+    paths = np.array([str(r.image_path) for r in records])
+    if not any(tf.io.gfile.exists(p) for p in paths[:_FILES_CHECKED]):
+        raise FileNotFoundError(
+            f"None of the first {min(n, _FILES_CHECKED)} record images exists (first: {paths[0]!r}); "
+            f"is the image directory right?"
+        )
+    return {
+        "paths": paths,
+        "centers": centers.astype(np.float32),
+        "sizes": sizes.astype(np.float32),
+        "keypoints": keypoints,
+        "weights": weights,
+    }
+
+
+def _sample_stream(
+    source, skeleton, input_size, training, seed, source_id, start_index, augmentation, with_meta, skipped,
+    num_parallel_calls,
+):
+    """Unbatched stream of `(image, targets[, meta])` of one source."""
+    in_h, in_w = input_size
+    n = len(source["paths"])
+    paths = tf.constant(source["paths"])
+    centers, sizes = tf.constant(source["centers"]), tf.constant(source["sizes"])
+    keypoints, weights = tf.constant(source["keypoints"]), tf.constant(source["weights"])
+    flip_index = tf.constant(skeleton.flip_index)
+    key = tf.constant([seed, source_id], tf.int64)
+    order_key = tf.cast(tf.random.experimental.stateless_fold_in(key, _ORDER_STREAM)[0], tf.int64)
+    augmentation_key = tf.cast(tf.random.experimental.stateless_fold_in(key, _AUGMENTATION_STREAM), tf.int64)
+
+    def record_index(position):  # position: int64 scalar or vector
+        if not training:
+            return position
+        fill = tf.ones_like(position)
+        epoch_seed = tf.stack([fill * order_key, position // n, fill * 0], axis=-1)
+        # The raw op takes one 3-element seed per index (the wrapper only pads a single seed).
+        return tf.raw_ops.RandomIndexShuffle(index=position % n, seed=epoch_seed, max_index=tf.constant(n - 1, tf.int64))
+
+    def load(position):
+        record = record_index(position)
+        if training:
+            aug = transforms.sample_augmentation(augmentation_key, position, **(augmentation or {}))
+        else:
+            aug = {"scale": tf.constant(1.0), "rotation_deg": tf.constant(0.0), "shift": tf.zeros(2),
+                   "flip": tf.constant(False), "color": tf.ones(3)}  # fmt: skip
+        matrix = transforms.crop_matrix(
+            tf.gather(centers, record), tf.gather(sizes, record), input_size,
+            aug["scale"], aug["rotation_deg"], aug["shift"], aug["flip"],
+        )  # fmt: skip
+        window, offset = _decode_window(tf.gather(paths, record), matrix, input_size)
+        return {"position": position, "record": record, "matrix": matrix, "window": window, "offset": offset,
+                "scale": aug["scale"], "flip": aug["flip"], "color": aug["color"]}  # fmt: skip
+
+    def account(expected, element):
+        # Positions missing between consecutive elements are the skipped images.
+        position = element["position"]
+
+        def report():
+            missing = tf.gather(paths, record_index(tf.range(expected, position)))
+            return tf.py_function(skipped._add, [missing], tf.bool)
+
+        done = tf.cond(position > expected, report, lambda: tf.constant(True))
+        with tf.control_dependencies([done]):
+            return position + 1, element
+
+    def finish(element):
+        matrix, record = element["matrix"], element["record"]
+        # The window starts at `offset` in the image: window pixel p is image pixel p + offset.
+        window_matrix = tf.concat([matrix[:, :2], transforms.apply_affine(matrix, element["offset"])[:, None]], 1)
+        image = transforms.warp_image(element["window"], window_matrix, input_size)
+        image = tf.clip_by_value(image * element["color"], 0.0, 255.0)
+        kp, w = tf.gather(keypoints, record), tf.gather(weights, record)
+        kp = tf.concat([transforms.apply_affine(matrix, kp[:, :2]), kp[:, 2:] / element["scale"]], axis=1)
+        kp = tf.where(element["flip"], tf.gather(kp, flip_index), kp)
+        w = tf.where(element["flip"], tf.gather(w, flip_index), w)
+        x, y = kp[:, 0], kp[:, 1]
+        inside = (x >= -0.5) & (x <= in_w - 0.5) & (y >= -0.5) & (y <= in_h - 0.5)
+        w = w * tf.cast(inside, tf.float32)[:, None]
+        targets = {"keypoints": tf.where(w > 0, kp, 0.0), "weights": w}
+        if not with_meta:
+            return image, targets
+        return image, targets, {"index": record, "crop_to_image": transforms.invert_affine(matrix)}
+
+    if training:
+        positions = tf.data.Dataset.counter(start_index, dtype=tf.int64)
+    else:
+        positions = tf.data.Dataset.range(n)
+    loaded = positions.map(load, num_parallel_calls=num_parallel_calls, deterministic=True)
+    # Only read/decode errors can occur at run time before this point (shapes
+    # are checked when tracing), so ignore_errors swallows nothing else.
+    loaded = loaded.ignore_errors()
+    if not training:
+        # A sentinel after the last record reveals skipped images at the end.
+        sentinel = tf.nest.map_structure(
+            lambda spec: tf.zeros([d or 0 for d in spec.shape], spec.dtype), loaded.element_spec
+        )
+        sentinel["position"] = tf.constant(n, tf.int64)
+        loaded = loaded.concatenate(tf.data.Dataset.from_tensors(sentinel))
+    loaded = loaded.scan(tf.constant(start_index, tf.int64), account)
+    if not training:
+        loaded = loaded.filter(lambda element: element["position"] < n)
+    return loaded.map(finish, num_parallel_calls=num_parallel_calls, deterministic=True)
+
+
+def _decode_window(path, matrix, input_size):
+    """Reads an image and decodes the part of it that the crop samples.
+
+    Returns the `(h, w, 3)` uint8 window and its top-left `(x, y)` in the image.
+    """
+    in_h, in_w = input_size
+    data = tf.io.read_file(path)
+    corners = tf.constant([[-0.5, -0.5], [in_w - 0.5, -0.5], [-0.5, in_h - 0.5], [in_w - 0.5, in_h - 0.5]])
+    corners = transforms.apply_affine(transforms.invert_affine(matrix), corners)
+    # Bilinear sampling reads the pixels at floor and ceil of each coordinate.
+    low = tf.cast(tf.floor(tf.reduce_min(corners, 0)), tf.int32) - 1
+    high = tf.cast(tf.math.ceil(tf.reduce_max(corners, 0)), tf.int32) + 1
+
+    def clamp(image_shape):  # -> window corners (x, y), inclusive, inside the image
+        last = image_shape[1::-1] - 1
+        return tf.clip_by_value(low, 0, last), tf.clip_by_value(high, 0, last)
+
+    def jpeg():
+        start, stop = clamp(tf.io.extract_jpeg_shape(data))
+        size = stop - start + 1
+        window = tf.io.decode_and_crop_jpeg(
+            data, tf.stack([start[1], start[0], size[1], size[0]]), channels=3, dct_method="INTEGER_ACCURATE"
+        )
+        return window, start
+
+    def other():
+        image = tf.io.decode_image(data, channels=3, expand_animations=False)
+        start, stop = clamp(tf.shape(image)[:2])
+        return image[start[1] : stop[1] + 1, start[0] : stop[0] + 1], start
+
+    window, start = tf.cond(tf.io.is_jpeg(data), jpeg, other)
+    return tf.ensure_shape(window, [None, None, 3]), tf.cast(start, tf.float32)
+
+
+def _check_positive_int(name, value):
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
