@@ -1,0 +1,441 @@
+"""IntegralPoseModel: every method of the paper (R1, H1-H3, I*, I1-I3; 2D and 3D) as one Keras Model.
+
+The path of a batch, top to bottom:
+
+    images (b, H, W, 3) RGB in [0, 255]
+      -> backbone (ImageNet normalisation inside)       models/backbones/
+      -> head: deconvolutions + 1x1 conv (or R1's pool + FC)   models/heads.py
+      -> heat maps (b, h, w, joints) | volume (b, h, w, depth, joints)
+      -> integral (I*, I1-I3) or arg-max (H1-H3) decoding     layers/
+      -> keypoints (b, joints, 2|3): x, y in input-crop pixels, z in mm
+         relative to the root; scores (b, joints) in [0, 1]
+    compute_loss: the method's joint and/or heat-map losses    losses.py
+      with targets built from the keypoints                    targets.py
+
+`model(images)` returns every output the losses need (`heatmaps`, or the
+two-step `x/y/z_marginal`s); `model.predict` returns `keypoints` and `scores`.
+"""
+
+import math
+
+import keras
+from keras import ops
+
+from keras_integral import losses
+from keras_integral import skeletons
+from keras_integral import targets
+from keras_integral.layers import HeatmapArgmax
+from keras_integral.layers import IntegralRegression2D
+from keras_integral.layers import IntegralRegression3D
+from keras_integral.layers import JointConfidence
+from keras_integral.layers import MarginalIntegral3D
+from keras_integral.metrics.streaming import MPJPE
+from keras_integral.metrics.streaming import PCK
+from keras_integral.models.backbones import get_backbone
+from keras_integral.models.heads import DeconvHead
+from keras_integral.models.heads import RegressionHead
+
+METHODS_2D = ("R1", "H1", "H2", "H3", "I*", "I1", "I2", "I3")
+METHODS_3D = ("R1", "H1", "H2", "I*", "I1", "I2")
+SKELETONS_3D = ("h36m", "h36m18")
+# The heat-map loss each method trains with (I1-I3: in phase 1 only).
+HEATMAP_LOSS = {"H1": "H1", "H2": "H2", "H3": "H3", "I1": "H1", "I2": "H2", "I3": "H3"}
+SCORE_MODE = {"H1": "peak", "H3": "sigmoid"}  # every other method: "softmax"
+BACKBONE_STRIDE = 32
+HOURGLASS_STRIDE = 4
+H3_RADIUS_INPUT_PX = 15.0  # the paper's H3 positive radius, in input pixels
+
+
+def _as_size(value, arg):
+    size = (value, value) if isinstance(value, int) else tuple(value)
+    if len(size) != 2 or not all(isinstance(v, int) and v > 0 for v in size):
+        raise ValueError(f"`{arg}` must be (height, width) of positive ints, received {value!r}.")
+    return size
+
+
+@keras.saving.register_keras_serializable(package="keras_integral")
+class IntegralPoseModel(keras.Model):
+    """A top-down pose model for one method of the paper, in 2D or 3D.
+
+    The method names are the paper's (section 3):
+
+    | method | head output | loss | decoding |
+    |---|---|---|---|
+    | R1 | pool + FC -> coordinates | joint L1 | direct |
+    | H1 / H2 / H3 | heat maps | Gaussian MSE / one-hot softmax CE / BCE | arg-max |
+    | I* | heat maps | joint L1 | integral |
+    | I1 / I2 / I3 | heat maps | phase 1: H1/H2/H3 loss; phase 2: joint L1 | integral |
+
+    3D (`depth_bins` given, H36M skeleton): the head predicts a volume of
+    `depth_bins` bins spanning `depth_range_mm` around the root. With
+    `two_step=False` the integral is Eq. 4 and heat-map losses act on the
+    volume (strategy 1); with `two_step=True` it is Eq. 5-6 and heat-map
+    losses act on the x, y, z marginals, so 2D samples (z weight 0) supervise
+    x and y (strategy 2, mixed 2D/3D training).
+
+    Args:
+        backbone: str. `"resnet18"`...`"resnet152"`, `"hourglass<stacks>"`,
+            `"mobilenetv3_small"`, `"mobilenetv3_large"`.
+        method: str. One of `METHODS_2D` (2D) or `METHODS_3D` (3D).
+        skeleton: str. `"coco"`, `"mpii"`, `"h36m"`, `"h36m18"`.
+        input_size: `(height, width)` of the input crop in pixels.
+        heatmap_size: `(h, w)` of the heat maps. Defaults to `input_size / 4`
+            (three 2x deconvolutions on a stride-32 backbone); `input_size /
+            8` gives the paper's two-deconvolution setting (Table 2).
+        depth_bins: int or None. Number of depth bins; makes the model 3D.
+            (For R1, only its presence matters.)
+        two_step: bool. Two-step integral (Eq. 5-6) instead of Eq. 4.
+        depth_range_mm: float. Depth span of the bins, centred on the root.
+        joint_loss: `"l1"` (the paper's choice) or `"l2"`.
+        phase: 1 or 2. For I1-I3: 1 trains with the heat-map loss only, 2
+            with the joint loss only. Switch it between epochs with
+            `keras_integral.training.PhaseSchedule` (no rebuild needed).
+        backbone_weights: None or a local `.weights.h5` file for the backbone.
+        head_filters: channels of the deconvolution layers (256 in the paper).
+        name: model name.
+
+    Call outputs (dict):
+        `keypoints` `(batch, joints, 2|3)`: `(x, y)` in input-crop pixels
+        (pixel centres at integers) and `z` in mm relative to the root;
+        `scores` `(batch, joints)` in [0, 1]; `heatmaps` (heat-map methods)
+        `(batch, h, w, joints)` or `(batch, h, w, depth, joints)` logits, or
+        for two-step 3D `x_marginal` `(batch, w, joints)`, `y_marginal`,
+        `z_marginal`. Earlier stages (hourglass stacks) add the same keys
+        prefixed `stage<i>_`. `predict` returns `keypoints` and `scores` only.
+
+    Example:
+
+    >>> import numpy as np
+    >>> model = IntegralPoseModel(backbone="resnet18", method="I1", skeleton="coco",
+    ...                           input_size=(64, 64))
+    >>> model.compile()
+    >>> out = model.predict(np.zeros((2, 64, 64, 3), "uint8"), verbose=0)
+    >>> out["keypoints"].shape, out["scores"].shape
+    ((2, 17, 2), (2, 17))
+
+    Reference: Sun et al., Integral Human Pose Regression, ECCV 2018.
+    """
+
+    def __init__(
+        self,
+        backbone="resnet50",
+        method="I1",
+        skeleton="coco",
+        input_size=(256, 256),
+        heatmap_size=None,
+        depth_bins=None,
+        two_step=False,
+        depth_range_mm=2000.0,
+        joint_loss="l1",
+        phase=1,
+        backbone_weights=None,
+        head_filters=256,
+        name=None,
+        **kwargs,
+    ):
+        # === Validation ===
+        skeleton_obj = skeletons.get(skeleton)
+        is_3d = depth_bins is not None
+        allowed = METHODS_3D if is_3d else METHODS_2D
+        if method not in allowed:
+            raise ValueError(
+                f"Unknown {'3D' if is_3d else '2D'} method {method!r}; expected one of {allowed}."
+            )
+        if is_3d and skeleton_obj.name not in SKELETONS_3D:
+            raise ValueError(
+                f"A 3D model (depth_bins={depth_bins}) needs a 3D skeleton, one of {SKELETONS_3D}; "
+                f"received skeleton={skeleton_obj.name!r}."
+            )
+        if is_3d and (not isinstance(depth_bins, int) or depth_bins < 2):
+            raise ValueError(f"`depth_bins` must be an int >= 2 or None, received {depth_bins!r}.")
+        if two_step and not is_3d:
+            raise ValueError("`two_step=True` needs a 3D model: give `depth_bins`.")
+        if phase not in (1, 2):
+            raise ValueError(f"`phase` must be 1 or 2, received {phase!r}.")
+        input_size = _as_size(input_size, "input_size")
+        hourglass = str(backbone).lower().startswith("hourglass")
+        stride = HOURGLASS_STRIDE if hourglass else BACKBONE_STRIDE
+        if any(s % stride for s in input_size):
+            raise ValueError(
+                f"`input_size` {input_size} must be a multiple of the backbone stride {stride} "
+                f"for backbone {backbone!r}."
+            )
+        features_size = (input_size[0] // stride, input_size[1] // stride)
+        heatmap_size = _as_size(heatmap_size, "heatmap_size") if heatmap_size else None
+        num_deconv = self._num_deconv(method, hourglass, input_size, features_size, heatmap_size)
+        if heatmap_size is None:
+            heatmap_size = (features_size[0] * 2**num_deconv, features_size[1] * 2**num_deconv)
+        joints = skeleton_obj.num_joints
+
+        # === Functional model ===
+        images = keras.Input((*input_size, 3), name="images")
+        outputs = {}
+        if method == "R1":
+            net = get_backbone(backbone, (*input_size, 3), weights=backbone_weights)
+            normalised = RegressionHead(joints, dims=3 if is_3d else 2, name="head")(net(images))
+            scale = [input_size[1], input_size[0]] + ([depth_range_mm] if is_3d else [])
+            outputs["keypoints"] = normalised * ops.convert_to_tensor(scale, "float32")
+            # Direct regression has no heat map to measure confidence on.
+            outputs["scores"] = ops.ones_like(normalised[..., 0])
+        else:
+            channels = joints * (depth_bins or 1)
+            if hourglass:
+                net = get_backbone(
+                    backbone, (*input_size, 3), weights=backbone_weights, output_channels=channels
+                )
+                stage_maps = list(net(images))
+            else:
+                net = get_backbone(backbone, (*input_size, 3), weights=backbone_weights)
+                head = DeconvHead(channels, num_deconv=num_deconv, filters=head_filters, name="head")
+                stage_maps = [head(net(images))]
+            last = len(stage_maps) - 1
+            for i, maps in enumerate(stage_maps):
+                if is_3d:
+                    # Channel c = d * joints + k, reshaped without transpose (DESIGN.md).
+                    maps = keras.layers.Reshape(
+                        (*heatmap_size, depth_bins, joints), name=f"volume_{i}"
+                    )(maps)
+                stage = self._decode(maps, method, is_3d, two_step, depth_bins, depth_range_mm,
+                                     input_size, heatmap_size, i)
+                prefix = "" if i == last else f"stage{i}_"
+                outputs.update({prefix + key: value for key, value in stage.items()})
+        super().__init__(inputs=images, outputs=outputs, name=name or f"{method.lower().replace('*', 'star')}_{backbone}", **kwargs)
+
+        # === Config ===
+        self.backbone_name = backbone
+        self.method = method
+        self.skeleton = skeleton_obj.name
+        self.input_size = input_size
+        self.heatmap_size = heatmap_size
+        self.depth_bins = depth_bins
+        self.two_step = two_step
+        self.depth_range_mm = float(depth_range_mm)
+        self.joint_loss = joint_loss
+        self.phase = phase
+        self.backbone_weights = backbone_weights
+        self.head_filters = head_filters
+        self._joint_loss_fn = losses.JointLoss(joint_loss)
+
+    @staticmethod
+    def _num_deconv(method, hourglass, input_size, features_size, heatmap_size):
+        if method == "R1" or hourglass:
+            if heatmap_size is not None and hourglass and method != "R1":
+                expected = features_size
+                if heatmap_size != expected:
+                    raise ValueError(
+                        f"A hourglass backbone predicts heat maps of input_size / 4 = {expected}; "
+                        f"received heatmap_size={heatmap_size}."
+                    )
+            return 0
+        if heatmap_size is None:
+            return 3
+        if heatmap_size[0] > input_size[0] or heatmap_size[1] > input_size[1]:
+            raise ValueError(
+                f"`heatmap_size` {heatmap_size} is larger than the input {input_size}; "
+                f"allowed: {features_size} x 2**n for n >= 0, at most the input size."
+            )
+        n = math.log2(heatmap_size[0] / features_size[0])
+        if n != int(n) or n < 0 or heatmap_size[1] != features_size[1] * 2 ** int(n):
+            allowed = [(features_size[0] * 2**k, features_size[1] * 2**k) for k in range(6)
+                       if features_size[0] * 2**k <= input_size[0]]
+            raise ValueError(
+                f"`heatmap_size` {heatmap_size} must be the backbone's {features_size} features "
+                f"upsampled by 2**n; allowed: {allowed}."
+            )
+        return int(n)
+
+    @staticmethod
+    def _decode(maps, method, is_3d, two_step, depth_bins, depth_range_mm, input_size, heatmap_size, i):
+        """Heat maps of one stage -> dict of keypoints, scores and the loss inputs."""
+        out = {}
+        uses_heatmap_loss = method in HEATMAP_LOSS
+        integral = method.startswith("I")
+        if is_3d and two_step:
+            cells, mx, my, mz = MarginalIntegral3D(name=f"integral_{i}")(maps)
+            if uses_heatmap_loss:
+                out.update(x_marginal=mx, y_marginal=my, z_marginal=mz)
+            if not integral:  # H1/H2 on marginals: arg-max of each marginal
+                argmax = HeatmapArgmax(name=f"argmax_{i}")
+                cells = ops.concatenate([argmax(mx), argmax(my), argmax(mz)], axis=-1)
+        elif is_3d:
+            if integral:
+                cells = IntegralRegression3D(name=f"integral_{i}")(maps)
+            else:
+                cells = HeatmapArgmax(name=f"argmax_{i}")(maps)
+            if uses_heatmap_loss:
+                out["heatmaps"] = maps
+        else:
+            if integral:
+                cells = IntegralRegression2D(name=f"integral_{i}")(maps)
+            else:
+                cells = HeatmapArgmax(name=f"argmax_{i}")(maps)
+            if uses_heatmap_loss:
+                out["heatmaps"] = maps
+        keypoints = targets.heatmap_to_input(cells, heatmap_size, input_size)
+        if is_3d:  # depth bin index -> mm from the root; bin d's centre at (d + 0.5) / D - 0.5
+            depth_mm = ((keypoints[..., 2:] + 0.5) / depth_bins - 0.5) * depth_range_mm
+            keypoints = ops.concatenate([keypoints[..., :2], depth_mm], axis=-1)
+        out["keypoints"] = keypoints
+        out["scores"] = JointConfidence(SCORE_MODE.get(method, "softmax"), name=f"scores_{i}")(maps)
+        return out
+
+    # === Training ===
+
+    def compile(self, optimizer="auto", metrics="auto", jit_compile=False, **kwargs):
+        """Configures training with the method's own losses.
+
+        Args:
+            optimizer: `"auto"` (Adam, learning rate 1e-3, as in the paper) or
+                any Keras optimizer.
+            metrics: `"auto"` (PCK at 5 % of the crop size; for 3D also the
+                mean absolute depth error in mm) or a list of metric objects
+                taking `(keypoints true, keypoints predicted, weights)`.
+            jit_compile: XLA. Off by default: on 2 CPU cores it made a
+                ResNet-18 step at 64x64 about 8x slower (DESIGN.md).
+            **kwargs: passed to `keras.Model.compile` (not `loss`: the
+                method defines it).
+        """
+        if "loss" in kwargs:
+            raise ValueError(
+                f"IntegralPoseModel defines its loss from method={self.method!r}; "
+                "do not pass `loss` to compile()."
+            )
+        if optimizer == "auto":
+            optimizer = keras.optimizers.Adam(1e-3)
+        if metrics == "auto":
+            metrics = [PCK(self.input_size, threshold=0.05)]
+            if self.depth_bins:
+                metrics.append(MPJPE(coordinate_scale=(0.0, 0.0, 1.0), name="depth_error_mm"))
+        self.pose_metrics = list(metrics or [])
+        super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
+
+    def get_compile_config(self):
+        if not self.compiled:
+            return None
+        return {
+            "optimizer": keras.optimizers.serialize(self.optimizer),
+            "jit_compile": bool(self.jit_compile),
+        }
+
+    def compile_from_config(self, config):
+        # Metrics are rebuilt as "auto"; the optimizer (and its state) comes back.
+        self.compile(
+            optimizer=keras.optimizers.deserialize(config["optimizer"]),
+            jit_compile=config.get("jit_compile", False),
+        )
+        # Built now, so the saved optimizer state (moments, iterations) loads into it.
+        self.optimizer.build(self.trainable_variables)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The method's loss for one batch.
+
+        Args:
+            y: dict with `keypoints` `(batch, joints, 2|3)` in input-crop
+                pixels (and z in mm) and `weights` of the same shape.
+            y_pred: the model's outputs on `x`.
+        """
+        if not isinstance(y, dict) or "keypoints" not in y or "weights" not in y:
+            raise ValueError(
+                "IntegralPoseModel expects targets {'keypoints': (batch, joints, dims), "
+                f"'weights': (batch, joints, dims)}}, received {type(y).__name__}: {y!r:.200}."
+            )
+        true, weights = ops.cast(y["keypoints"], "float32"), ops.cast(y["weights"], "float32")
+        dims = 3 if self.depth_bins else 2
+        if true.shape[-1] != dims or weights.shape[-1] != dims:
+            raise ValueError(
+                f"This {dims}D model expects keypoints and weights with {dims} coordinates, "
+                f"received {tuple(true.shape)} and {tuple(weights.shape)}."
+            )
+        use_heatmaps = self.method in HEATMAP_LOSS and (self.method.startswith("H") or self.phase == 1)
+        use_joints = self.method in ("R1", "I*") or (self.method in ("I1", "I2", "I3") and self.phase == 2)
+        total = 0.0
+        for prefix in self._stage_prefixes(y_pred):
+            if use_joints:
+                total += self._joint_loss_fn(
+                    self._normalise(true), self._normalise(y_pred[prefix + "keypoints"]), weights
+                )
+            if use_heatmaps:
+                total += self._heatmap_loss(true, weights, y_pred, prefix)
+        return total
+
+    def _stage_prefixes(self, y_pred):
+        stages = sorted({k.split("_")[0] + "_" for k in y_pred if k.startswith("stage")})
+        return stages + [""]
+
+    def _normalise(self, keypoints):
+        """Crop pixels (and mm) -> fractions of the crop size (and of the depth range)."""
+        scale = [1.0 / self.input_size[1], 1.0 / self.input_size[0]]
+        if self.depth_bins:
+            scale.append(1.0 / self.depth_range_mm)
+        return keypoints * ops.convert_to_tensor(scale, "float32")
+
+    def _to_cells(self, keypoints):
+        """Crop pixels (and mm) -> heat-map cells (and depth bins)."""
+        cells = targets.input_to_heatmap(keypoints, self.input_size, self.heatmap_size)
+        if self.depth_bins:
+            bins = (cells[..., 2:] / self.depth_range_mm + 0.5) * self.depth_bins - 0.5
+            cells = ops.concatenate([cells[..., :2], bins], axis=-1)
+        return cells
+
+    def _heatmap_loss(self, true, weights, y_pred, prefix):
+        kind = HEATMAP_LOSS[self.method]
+        cells = self._to_cells(true)
+        if self.depth_bins and self.two_step:
+            # Strategy 2: each marginal is supervised by its own coordinate's weight.
+            loss_fn = losses.HeatmapSoftmaxCE(from_logits=False)
+            total = 0.0
+            for axis, (key, size) in enumerate(
+                (("x_marginal", self.heatmap_size[1]), ("y_marginal", self.heatmap_size[0]),
+                 ("z_marginal", self.depth_bins))
+            ):
+                centres = cells[..., axis : axis + 1]
+                if kind == "H1":
+                    target = targets.gaussian_maps(centres, (size,), normalize=True)
+                else:
+                    target = targets.onehot_maps(centres, (size,))
+                w = weights[..., axis] * ops.cast(targets.in_map(centres, (size,)), "float32")
+                total += loss_fn(target, y_pred[prefix + key], w)
+            return total / 3.0
+        maps = ops.cast(y_pred[prefix + "heatmaps"], "float32")
+        shape = tuple(maps.shape[1:-1])
+        joint_weight = ops.min(weights, axis=-1)  # a joint counts only where every coordinate is labelled
+        if kind == "H1":
+            return losses.HeatmapMSE()(targets.gaussian_maps(cells, shape), maps, joint_weight)
+        if kind == "H2":
+            joint_weight = joint_weight * ops.cast(targets.in_map(cells, shape), "float32")
+            return losses.HeatmapSoftmaxCE()(targets.onehot_maps(cells, shape), maps, joint_weight)
+        radius = H3_RADIUS_INPUT_PX * self.heatmap_size[1] / self.input_size[1]
+        return losses.HeatmapBCE()(targets.disk_maps(cells, shape, radius), maps, joint_weight)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        for metric in self.pose_metrics:
+            metric.update_state(y["keypoints"], y_pred["keypoints"], y["weights"])
+        return self.get_metrics_result()
+
+    def predict_step(self, data):
+        x = data[0] if isinstance(data, (tuple, list)) else data
+        outputs = self(x, training=False)
+        return {"keypoints": outputs["keypoints"], "scores": outputs["scores"]}
+
+    # === Serialisation ===
+
+    def get_config(self):
+        return {
+            "backbone": self.backbone_name,
+            "method": self.method,
+            "skeleton": self.skeleton,
+            "input_size": list(self.input_size),
+            "heatmap_size": list(self.heatmap_size) if self.heatmap_size else None,
+            "depth_bins": self.depth_bins,
+            "two_step": self.two_step,
+            "depth_range_mm": self.depth_range_mm,
+            "joint_loss": self.joint_loss,
+            "phase": self.phase,
+            "backbone_weights": None,  # weights travel in the model file, not as a path
+            "head_filters": self.head_filters,
+            "name": self.name,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

@@ -1,0 +1,161 @@
+"""IntegralPoseModel: every method trains, saves, loads, exports; wrong arguments are refused."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_integral.models.pose_model import METHODS_2D, METHODS_3D, IntegralPoseModel
+from tests.harness import run_model_saving_test, run_tflite
+
+SIZE = (64, 64)
+
+
+def batch(model, rng, n=4):
+    dims = 3 if model.depth_bins else 2
+    joints = model.output["keypoints"].shape[1]
+    images = rng.uniform(0, 255, size=(n, *SIZE, 3)).astype("float32")
+    keypoints = rng.uniform(6, 58, size=(n, joints, dims)).astype("float32")
+    weights = np.ones_like(keypoints)
+    if dims == 3:
+        keypoints[..., 2] = rng.normal(scale=300, size=(n, joints))
+        weights[: n // 2, :, 2] = 0.0  # half the batch is 2D-only, as in mixed training
+    weights[0, 3] = 0.0  # an unlabelled joint
+    return images, {"keypoints": keypoints, "weights": weights}
+
+
+def fit_loss_goes_down(model, rng, steps=6):
+    model.compile()
+    images, y = batch(model, rng)
+    history = model.fit(images, y, epochs=steps, batch_size=4, verbose=0).history["loss"]
+    assert np.all(np.isfinite(history))
+    assert history[-1] < history[0], history
+    return images
+
+
+CONFIGS = [dict(method=m, skeleton="coco") for m in METHODS_2D] + [
+    dict(method=m, skeleton="h36m", depth_bins=8, two_step=two_step)
+    for m in METHODS_3D
+    for two_step in (False, True)
+]
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: "-".join(str(v) for v in c.values()))
+def test_every_method_trains_and_round_trips(config, rng, tmp_path):
+    model = IntegralPoseModel(backbone="resnet18", input_size=SIZE, **config)
+    images = fit_loss_goes_down(model, rng)
+    outputs = model.predict(images, verbose=0)
+    dims = 3 if "depth_bins" in config else 2
+    assert set(outputs) == {"keypoints", "scores"}
+    assert outputs["keypoints"].shape == (4, model.output["keypoints"].shape[1], dims)
+    assert np.all((outputs["scores"] >= 0) & (outputs["scores"] <= 1))
+    loaded = run_model_saving_test(model, images, tmp_path)
+    assert loaded.get_config() == model.get_config()
+
+
+@pytest.mark.parametrize("backbone", ["resnet34", "mobilenetv3_small", "hourglass2"])
+def test_other_backbones_train_and_round_trip(backbone, rng, tmp_path):
+    kwargs = dict(method="I1", skeleton="mpii", input_size=SIZE)
+    if backbone.startswith("hourglass"):
+        kwargs["heatmap_size"] = (16, 16)
+    model = IntegralPoseModel(backbone=backbone, **kwargs)
+    if backbone.startswith("hourglass"):  # every stack is supervised
+        assert {"stage0_heatmaps", "stage0_keypoints", "heatmaps"} <= set(model.output)
+    images = fit_loss_goes_down(model, rng, steps=8)
+    run_model_saving_test(model, images, tmp_path)
+
+
+@pytest.mark.parametrize("backbone", ["resnet50", "resnet101", "resnet152", "mobilenetv3_large"])
+def test_large_backbones_build(backbone):
+    model = IntegralPoseModel(backbone=backbone, method="I1", skeleton="coco", input_size=SIZE)
+    assert tuple(model.output["heatmaps"].shape) == (None, 16, 16, 17)
+
+
+def test_keypoints_are_crop_pixels_and_depth_is_mm():
+    """A one-hot heat map decodes to the centre of its cell's input pixels, and bin d to its mm."""
+    model = IntegralPoseModel(backbone="resnet18", method="I*", skeleton="h36m", input_size=SIZE,
+                              depth_bins=8, depth_range_mm=2000.0)
+    volume = np.full((1, 16, 16, 8, 17), -1e4, "float32")
+    volume[0, 5, 9, 6, :] = 0.0  # row 5, column 9, depth bin 6
+    head_out = keras.Model(model.input, model.get_layer("volume_0").output)
+    decode = keras.Model(head_out.output, model.output["keypoints"])
+    keypoints = decode(volume).numpy()[0, 0]
+    # x: cell 9 covers pixels 36..39 -> centre 37.5; y: 5 -> 21.5; z: bin 6 of 8 over +-1000 mm.
+    np.testing.assert_allclose(keypoints, [37.5, 21.5, (6.5 / 8 - 0.5) * 2000.0], atol=1e-3)
+
+
+def test_two_phases_switch_the_loss_without_rebuilding(rng):
+    model = IntegralPoseModel(backbone="resnet18", method="I2", skeleton="coco", input_size=SIZE)
+    model.compile()
+    images, y = batch(model, rng)
+    outputs = model(images, training=False)
+    phase1 = float(model.compute_loss(y=y, y_pred=outputs))
+    model.phase = 2
+    phase2 = float(model.compute_loss(y=y, y_pred=outputs))
+    # Phase 1 is the softmax CE over 16*16 cells (about log 256 at init); phase 2 the L1 on
+    # coordinates normalised by the crop size (well below 1).
+    assert phase1 > 4.0 and phase2 < 1.0
+    expected = np.mean(
+        np.abs(outputs["keypoints"].numpy() - y["keypoints"]) / 64.0 * y["weights"]
+    )
+    np.testing.assert_allclose(phase2, expected, rtol=1e-5)
+
+
+def test_all_zero_weights_give_zero_loss(rng):
+    for config in (dict(method="I1"), dict(method="H2")):
+        model = IntegralPoseModel(backbone="resnet18", skeleton="coco", input_size=SIZE, **config)
+        images, y = batch(model, rng)
+        y["weights"][:] = 0.0
+        assert float(model.compute_loss(y=y, y_pred=model(images))) == 0.0
+
+
+def test_jit_compile_and_mixed_float16(rng):
+    keras.mixed_precision.set_dtype_policy("mixed_float16")
+    try:
+        model = IntegralPoseModel(backbone="resnet18", method="I1", skeleton="coco", input_size=SIZE)
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+    assert model.output["keypoints"].dtype == "float32"
+    model.compile(jit_compile=True)
+    images, y = batch(model, rng)
+    history = model.fit(images, y, epochs=2, batch_size=4, verbose=0).history["loss"]
+    assert np.all(np.isfinite(history))
+
+
+def test_converts_to_tflite_with_builtin_ops_only(rng, tmp_path):
+    model = IntegralPoseModel(backbone="resnet18", method="H1", skeleton="coco", input_size=SIZE)
+    images = rng.uniform(0, 255, size=(1, *SIZE, 3)).astype("float32")
+    expected = model.predict(images, verbose=0)
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serve", model.predict_step, input_signature=[keras.InputSpec(shape=(1, *SIZE, 3), dtype="float32")])
+    archive.write_out(str(tmp_path / "saved_model"), verbose=False)
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(tmp_path / "saved_model"))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    outputs, op_names = run_tflite(converter.convert(), images)
+    assert not any("Flex" in name for name in op_names)
+    keypoints = next(o for o in outputs if o.ndim == 3)
+    np.testing.assert_allclose(keypoints, expected["keypoints"], atol=1e-3)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(method="I4"), "expected one of"),
+    (dict(backbone="vgg16"), "resnet18"),
+    (dict(method="H3", skeleton="h36m", depth_bins=8), "3D method"),
+    (dict(method="I1", skeleton="coco", depth_bins=8), "3D skeleton"),
+    (dict(heatmap_size=(128, 128)), "larger than the input"),
+    (dict(heatmap_size=(24, 24)), "allowed"),
+    (dict(two_step=True), "depth_bins"),
+    (dict(input_size=(60, 64)), "multiple"),
+])
+def test_wrong_arguments_name_the_allowed_values(kwargs, message):
+    config = dict(backbone="resnet18", method="I1", skeleton="coco", input_size=SIZE) | kwargs
+    with pytest.raises(ValueError, match=message):
+        IntegralPoseModel(**config)
+
+
+def test_compile_refuses_a_loss():
+    model = IntegralPoseModel(backbone="resnet18", method="I1", skeleton="coco", input_size=SIZE)
+    with pytest.raises(ValueError, match="loss"):
+        model.compile(loss="mse")
