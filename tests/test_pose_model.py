@@ -25,7 +25,8 @@ def batch(model, rng, n=4):
 
 
 def fit_loss_goes_down(model, rng, steps=6):
-    model.compile()
+    # 3e-4 rather than the paper's 1e-3: on one tiny batch 1e-3 makes H1's loss bounce.
+    model.compile(optimizer=keras.optimizers.Adam(3e-4))
     images, y = batch(model, rng)
     history = model.fit(images, y, epochs=steps, batch_size=4, verbose=0).history["loss"]
     assert np.all(np.isfinite(history))
