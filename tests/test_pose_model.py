@@ -72,17 +72,24 @@ def test_large_backbones_build(backbone):
     assert tuple(model.output["heatmaps"].shape) == (None, 16, 16, 17)
 
 
-def test_keypoints_are_crop_pixels_and_depth_is_mm():
-    """A one-hot heat map decodes to the centre of its cell's input pixels, and bin d to its mm."""
+@pytest.mark.parametrize("decoding,expected", [
+    # x: cell 9 covers pixels 36..39 -> centre 37.5; y: 5 -> 21.5; z: bin 6 of 8 over +-1000 mm.
+    ("centre", [37.5, 21.5, (6.5 / 8 - 0.5) * 2000.0]),
+    # The authors' index x stride: 9 * 4, 5 * 4, (6 / 8 - 0.5) * 2000.
+    ("authors", [36.0, 20.0, 500.0]),
+])
+def test_keypoints_are_crop_pixels_and_depth_is_mm(decoding, expected):
+    """A one-hot volume decodes to its cell's input pixels, and bin d to its mm."""
     model = IntegralPoseModel(backbone="resnet18", method="I*", skeleton="h36m", input_size=SIZE,
-                              depth_bins=8, depth_range_mm=2000.0)
+                              depth_bins=8, depth_range_mm=2000.0, decoding=decoding)
     volume = np.full((1, 16, 16, 8, 17), -1e4, "float32")
     volume[0, 5, 9, 6, :] = 0.0  # row 5, column 9, depth bin 6
     head_out = keras.Model(model.input, model.get_layer("volume_0").output)
     decode = keras.Model(head_out.output, model.output["keypoints"])
     keypoints = decode(volume).numpy()[0, 0]
-    # x: cell 9 covers pixels 36..39 -> centre 37.5; y: 5 -> 21.5; z: bin 6 of 8 over +-1000 mm.
-    np.testing.assert_allclose(keypoints, [37.5, 21.5, (6.5 / 8 - 0.5) * 2000.0], atol=1e-3)
+    np.testing.assert_allclose(keypoints, expected, atol=1e-3)
+    cells = model._to_cells(keypoints[None, None]).numpy()[0, 0]
+    np.testing.assert_allclose(cells, [9, 5, 6], atol=1e-4)
 
 
 def test_two_phases_switch_the_loss_without_rebuilding(rng):

@@ -53,6 +53,45 @@ def _as_size(value, arg):
     return size
 
 
+DECODINGS = ("centre", "authors")
+
+
+def cells_to_keypoints(cells, decoding, heatmap_size, input_size, depth_bins=None, depth_range_mm=2000.0):
+    """Heat-map cells (and depth bins) -> input-crop pixels (and mm from the root).
+
+    `decoding="centre"` (ours, DESIGN.md): cell j is centred on input pixel
+    `(j + 0.5) * W / w - 0.5`, depth bin d on `((d + 0.5) / D - 0.5) * range`.
+    `decoding="authors"` (their released models, authors-code.md section 1):
+    cell j maps to pixel `j * W / w` and bin d to `(d / D - 0.5) * range`.
+    """
+    if decoding == "centre":
+        xy = targets.heatmap_to_input(cells[..., :2], heatmap_size, input_size)
+        shift = 0.5
+    else:
+        scale = [input_size[1] / heatmap_size[1], input_size[0] / heatmap_size[0]]
+        xy = cells[..., :2] * ops.convert_to_tensor(scale, "float32")
+        shift = 0.0
+    if not depth_bins:
+        return xy
+    depth_mm = ((cells[..., 2:] + shift) / depth_bins - 0.5) * depth_range_mm
+    return ops.concatenate([xy, depth_mm], axis=-1)
+
+
+def keypoints_to_cells(keypoints, decoding, heatmap_size, input_size, depth_bins=None, depth_range_mm=2000.0):
+    """Inverse of `cells_to_keypoints`: the targets of the heat-map losses."""
+    if decoding == "centre":
+        xy = targets.input_to_heatmap(keypoints[..., :2], input_size, heatmap_size)
+        shift = 0.5
+    else:
+        scale = [heatmap_size[1] / input_size[1], heatmap_size[0] / input_size[0]]
+        xy = keypoints[..., :2] * ops.convert_to_tensor(scale, "float32")
+        shift = 0.0
+    if not depth_bins:
+        return xy
+    bins = (keypoints[..., 2:] / depth_range_mm + 0.5) * depth_bins - shift
+    return ops.concatenate([xy, bins], axis=-1)
+
+
 @keras.saving.register_keras_serializable(package="keras_integral")
 class IntegralPoseModel(keras.Model):
     """A top-down pose model for one method of the paper, in 2D or 3D.
@@ -92,6 +131,9 @@ class IntegralPoseModel(keras.Model):
             `keras_integral.training.PhaseSchedule` (no rebuild needed).
         backbone_weights: None or a local `.weights.h5` file for the backbone.
         head_filters: channels of the deconvolution layers (256 in the paper).
+        decoding: `"centre"` (cell centres, DESIGN.md) or `"authors"` (the
+            index x stride convention of the authors' released models, kept
+            so imported checkpoints predict the same pixels as in PyTorch).
         name: model name.
 
     Call outputs (dict):
@@ -130,6 +172,7 @@ class IntegralPoseModel(keras.Model):
         phase=1,
         backbone_weights=None,
         head_filters=256,
+        decoding="centre",
         name=None,
         **kwargs,
     ):
@@ -150,6 +193,8 @@ class IntegralPoseModel(keras.Model):
             raise ValueError(f"`depth_bins` must be an int >= 2 or None, received {depth_bins!r}.")
         if two_step and not is_3d:
             raise ValueError("`two_step=True` needs a 3D model: give `depth_bins`.")
+        if decoding not in DECODINGS:
+            raise ValueError(f"`decoding` must be one of {DECODINGS}, received {decoding!r}.")
         if phase not in (1, 2):
             raise ValueError(f"`phase` must be 1 or 2, received {phase!r}.")
         input_size = _as_size(input_size, "input_size")
@@ -196,7 +241,7 @@ class IntegralPoseModel(keras.Model):
                         (*heatmap_size, depth_bins, joints), name=f"volume_{i}"
                     )(maps)
                 stage = self._decode(maps, method, is_3d, two_step, depth_bins, depth_range_mm,
-                                     input_size, heatmap_size, i)
+                                     input_size, heatmap_size, decoding, i)
                 prefix = "" if i == last else f"stage{i}_"
                 outputs.update({prefix + key: value for key, value in stage.items()})
         super().__init__(inputs=images, outputs=outputs, name=name or f"{method.lower().replace('*', 'star')}_{backbone}", **kwargs)
@@ -214,6 +259,7 @@ class IntegralPoseModel(keras.Model):
         self.phase = phase
         self.backbone_weights = backbone_weights
         self.head_filters = head_filters
+        self.decoding = decoding
         self._joint_loss_fn = losses.JointLoss(joint_loss)
 
     @staticmethod
@@ -245,7 +291,8 @@ class IntegralPoseModel(keras.Model):
         return int(n)
 
     @staticmethod
-    def _decode(maps, method, is_3d, two_step, depth_bins, depth_range_mm, input_size, heatmap_size, i):
+    def _decode(maps, method, is_3d, two_step, depth_bins, depth_range_mm, input_size, heatmap_size,
+                decoding, i):
         """Heat maps of one stage -> dict of keypoints, scores and the loss inputs."""
         out = {}
         uses_heatmap_loss = method in HEATMAP_LOSS
@@ -271,11 +318,9 @@ class IntegralPoseModel(keras.Model):
                 cells = HeatmapArgmax(name=f"argmax_{i}")(maps)
             if uses_heatmap_loss:
                 out["heatmaps"] = maps
-        keypoints = targets.heatmap_to_input(cells, heatmap_size, input_size)
-        if is_3d:  # depth bin index -> mm from the root; bin d's centre at (d + 0.5) / D - 0.5
-            depth_mm = ((keypoints[..., 2:] + 0.5) / depth_bins - 0.5) * depth_range_mm
-            keypoints = ops.concatenate([keypoints[..., :2], depth_mm], axis=-1)
-        out["keypoints"] = keypoints
+        out["keypoints"] = cells_to_keypoints(
+            cells, decoding, heatmap_size, input_size, depth_bins, depth_range_mm
+        )
         out["scores"] = JointConfidence(SCORE_MODE.get(method, "softmax"), name=f"scores_{i}")(maps)
         return out
 
@@ -370,12 +415,8 @@ class IntegralPoseModel(keras.Model):
         return keypoints * ops.convert_to_tensor(scale, "float32")
 
     def _to_cells(self, keypoints):
-        """Crop pixels (and mm) -> heat-map cells (and depth bins)."""
-        cells = targets.input_to_heatmap(keypoints, self.input_size, self.heatmap_size)
-        if self.depth_bins:
-            bins = (cells[..., 2:] / self.depth_range_mm + 0.5) * self.depth_bins - 0.5
-            cells = ops.concatenate([cells[..., :2], bins], axis=-1)
-        return cells
+        return keypoints_to_cells(keypoints, self.decoding, self.heatmap_size, self.input_size,
+                                  self.depth_bins, self.depth_range_mm)
 
     def _heatmap_loss(self, true, weights, y_pred, prefix):
         kind = HEATMAP_LOSS[self.method]
@@ -433,6 +474,7 @@ class IntegralPoseModel(keras.Model):
             "phase": self.phase,
             "backbone_weights": None,  # weights travel in the model file, not as a path
             "head_filters": self.head_filters,
+            "decoding": self.decoding,
             "name": self.name,
         }
 
