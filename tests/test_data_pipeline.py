@@ -52,28 +52,55 @@ def _samples(dataset, batches):
 
 
 def test_eval_crop_and_targets_match_a_numpy_reference(tmp_path):
-    # The real COCO sample (JPEG: windowed decode) and a PNG copy of it (whole decode).
+    # The real COCO sample (JPEG: windowed decode) and a PNG copy of it (whole decode);
+    # the crop samples about 1.5 image pixels per crop pixel: full-scale decoding.
     rgb = cv2.imread(str(COCO_IMAGE))[..., ::-1]
-    box = [250.0, 40.0, 150.0, 300.0]
+    box, size = [250.0, 40.0, 150.0, 300.0], (256, 192)
     kp = np.random.default_rng(0).uniform([250, 40], [400, 340], (17, 2))
     records = [_record(str(COCO_IMAGE), box, kp, "coco"), _record(_write(tmp_path / "a.png", rgb), box, kp, "coco")]
-    ds = pipeline.make_dataset(records, "coco", (64, 48), training=False, batch_size=2, with_meta=True)
-    (images, targets, meta), = list(ds)
-    assert images.shape == (2, 64, 48, 3) and images.dtype == tf.float32
-    center, size = transforms.box_to_crop(box, (64, 48))
-    m = transforms.crop_matrix(center, size, (64, 48))
+    ds = pipeline.make_dataset(records, "coco", size, training=False, batch_size=2, with_meta=True)
+    ((images, targets, meta),) = list(ds)
+    assert images.shape == (2, *size, 3) and images.dtype == tf.float32
+    center, crop_size = transforms.box_to_crop(box, size)
+    m = transforms.crop_matrix(center, crop_size, size)
     inv = np.linalg.inv(np.vstack([m, [0, 0, 1]]))
-    ys, xs = np.mgrid[0:64, 0:48].astype(np.float64)
+    ys, xs = np.mgrid[0 : size[0], 0 : size[1]].astype(np.float64)
     coords = [inv[1, 0] * xs + inv[1, 1] * ys + inv[1, 2], inv[0, 0] * xs + inv[0, 1] * ys + inv[0, 2]]
     expected = np.stack(
         [scipy.ndimage.map_coordinates(rgb[..., c].astype(np.float64), coords, order=1) for c in range(3)], -1
     )
-    for i in range(2):  # OpenCV and TF decode the JPEG with the same accurate IDCT: off by at most a level
-        np.testing.assert_allclose(images[i].numpy(), expected, atol=1.01)
+    for i in range(2):  # OpenCV and TF decode JPEGs with the same accurate IDCT
+        np.testing.assert_allclose(images[i].numpy(), expected, atol=0.01)
         np.testing.assert_allclose(targets["keypoints"][i], transforms.apply_affine(m, kp), atol=1e-3)
         np.testing.assert_allclose(meta["crop_to_image"][i], inv[:2], rtol=1e-5, atol=1e-3)
     np.testing.assert_array_equal(meta["index"], [0, 1])
     np.testing.assert_array_equal(targets["weights"], 1.0)
+
+
+@pytest.mark.parametrize("input_px, pixels_per_crop_px", [(96, 2.6), (48, 5.2)])
+def test_zoomed_out_jpeg_window_keeps_dots_on_keypoints(tmp_path, input_px, pixels_per_crop_px):
+    # A crop of the middle of a JPEG (decoded as a window) that samples several
+    # image pixels per crop pixel: the blobs land on the keypoints to a small
+    # fraction of a crop pixel.
+    ys, xs = np.mgrid[0:500, 0:600]
+    kp = np.array([[230.0, 170.0], [370.0, 180.0], [300.0, 250.0], [240.0, 330.0], [360.0, 320.0]])
+    image = sum(np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / (2 * 6.0**2)) for x, y in kp)
+    path = tmp_path / "blobs.jpg"
+    cv2.imwrite(str(path), (240 * image).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 98])
+    box_side = input_px * pixels_per_crop_px / 1.25
+    box = [300 - box_side / 2, 250 - box_side / 2, box_side, box_side]
+    joints = np.zeros((16, 2))
+    joints[:5] = kp
+    weights = np.zeros((16, 2))
+    weights[:5] = 1
+    record = _record(str(path), box, joints, "mpii", weights)
+    ds = pipeline.make_dataset([record], "mpii", (input_px, input_px), training=False, batch_size=1)
+    ((image_out, out_kp, _, _),) = _samples(ds, 1)
+    gy, gx = np.mgrid[0:input_px, 0:input_px]
+    for x, y in out_kp[:5]:
+        mass = image_out[..., 0] * (((gx - x) ** 2 + (gy - y) ** 2) < 4.5**2)
+        centroid = [(mass * gx).sum() / mass.sum(), (mass * gy).sum() / mass.sum()]
+        np.testing.assert_allclose(centroid, [x, y], atol=0.1)
 
 
 def _dot_record(tmp_path, rng):

@@ -339,6 +339,7 @@ def _sample_stream(
     key = tf.constant([seed, source_id], tf.int64)
     order_key = tf.cast(tf.random.experimental.stateless_fold_in(key, _ORDER_STREAM)[0], tf.int64)
     augmentation_key = tf.cast(tf.random.experimental.stateless_fold_in(key, _AUGMENTATION_STREAM), tf.int64)
+    color = training and (augmentation or {}).get("color_factor", 1) != 0
 
     def record_index(position):  # position: int64 scalar or vector
         if not training:
@@ -348,20 +349,34 @@ def _sample_stream(
         # The raw op takes one 3-element seed per index (the wrapper only pads a single seed).
         return tf.raw_ops.RandomIndexShuffle(index=position % n, seed=epoch_seed, max_index=tf.constant(n - 1, tf.int64))
 
-    def load(position):
+    def sample(position):
         record = record_index(position)
         if training:
             aug = transforms.sample_augmentation(augmentation_key, position, **(augmentation or {}))
         else:
             aug = {"scale": tf.constant(1.0), "rotation_deg": tf.constant(0.0), "shift": tf.zeros(2),
-                   "flip": tf.constant(False), "color": tf.ones(3)}  # fmt: skip
+                   "flip": tf.constant(False)}  # fmt: skip
         matrix = transforms.crop_matrix(
             tf.gather(centers, record), tf.gather(sizes, record), input_size,
             aug["scale"], aug["rotation_deg"], aug["shift"], aug["flip"],
         )  # fmt: skip
-        window, offset = _decode_window(tf.gather(paths, record), matrix, input_size)
-        return {"position": position, "record": record, "matrix": matrix, "window": window, "offset": offset,
-                "scale": aug["scale"], "flip": aug["flip"], "color": aug["color"]}  # fmt: skip
+        window, origin = _decode_window(tf.gather(paths, record), matrix, input_size)
+        # Window pixel p is image pixel p + origin.
+        window_to_crop = tf.concat([matrix[:, :2], transforms.apply_affine(matrix, origin)[:, None]], 1)
+        image = transforms.warp_image(window, window_to_crop, input_size)
+        if color:  # bilinear values stay in [0, 255 * factor]: only the top needs a clip
+            image = tf.minimum(image * aug["color"], 255.0)
+        kp, w = tf.gather(keypoints, record), tf.gather(weights, record)
+        kp = tf.concat([transforms.apply_affine(matrix, kp[:, :2]), kp[:, 2:] / aug["scale"]], axis=1)
+        kp = tf.where(aug["flip"], tf.gather(kp, flip_index), kp)
+        w = tf.where(aug["flip"], tf.gather(w, flip_index), w)
+        x, y = kp[:, 0], kp[:, 1]
+        inside = (x >= -0.5) & (x <= in_w - 0.5) & (y >= -0.5) & (y <= in_h - 0.5)
+        w = w * tf.cast(inside, tf.float32)[:, None]
+        element = {"position": position, "image": image, "keypoints": tf.where(w > 0, kp, 0.0), "weights": w}
+        if with_meta:
+            element.update(index=record, crop_to_image=transforms.invert_affine(matrix))
+        return element
 
     def account(expected, element):
         # Positions missing between consecutive elements are the skipped images.
@@ -375,49 +390,41 @@ def _sample_stream(
         with tf.control_dependencies([done]):
             return position + 1, element
 
-    def finish(element):
-        matrix, record = element["matrix"], element["record"]
-        # The window starts at `offset` in the image: window pixel p is image pixel p + offset.
-        window_matrix = tf.concat([matrix[:, :2], transforms.apply_affine(matrix, element["offset"])[:, None]], 1)
-        image = transforms.warp_image(element["window"], window_matrix, input_size)
-        image = tf.clip_by_value(image * element["color"], 0.0, 255.0)
-        kp, w = tf.gather(keypoints, record), tf.gather(weights, record)
-        kp = tf.concat([transforms.apply_affine(matrix, kp[:, :2]), kp[:, 2:] / element["scale"]], axis=1)
-        kp = tf.where(element["flip"], tf.gather(kp, flip_index), kp)
-        w = tf.where(element["flip"], tf.gather(w, flip_index), w)
-        x, y = kp[:, 0], kp[:, 1]
-        inside = (x >= -0.5) & (x <= in_w - 0.5) & (y >= -0.5) & (y <= in_h - 0.5)
-        w = w * tf.cast(inside, tf.float32)[:, None]
-        targets = {"keypoints": tf.where(w > 0, kp, 0.0), "weights": w}
+    def output(element):
+        targets = {"keypoints": element["keypoints"], "weights": element["weights"]}
         if not with_meta:
-            return image, targets
-        return image, targets, {"index": record, "crop_to_image": transforms.invert_affine(matrix)}
+            return element["image"], targets
+        return element["image"], targets, {"index": element["index"], "crop_to_image": element["crop_to_image"]}
 
     if training:
         positions = tf.data.Dataset.counter(start_index, dtype=tf.int64)
     else:
         positions = tf.data.Dataset.range(n)
-    loaded = positions.map(load, num_parallel_calls=num_parallel_calls, deterministic=True)
-    # Only read/decode errors can occur at run time before this point (shapes
-    # are checked when tracing), so ignore_errors swallows nothing else.
-    loaded = loaded.ignore_errors()
+    samples = positions.map(sample, num_parallel_calls=num_parallel_calls, deterministic=True)
+    # What fails at run time here is reading and decoding (shapes and dtypes
+    # fail when tracing, above): those samples are dropped, then counted.
+    samples = samples.ignore_errors()
     if not training:
         # A sentinel after the last record reveals skipped images at the end.
-        sentinel = tf.nest.map_structure(
-            lambda spec: tf.zeros([d or 0 for d in spec.shape], spec.dtype), loaded.element_spec
-        )
+        sentinel = tf.nest.map_structure(lambda spec: tf.zeros(spec.shape, spec.dtype), samples.element_spec)
         sentinel["position"] = tf.constant(n, tf.int64)
-        loaded = loaded.concatenate(tf.data.Dataset.from_tensors(sentinel))
-    loaded = loaded.scan(tf.constant(start_index, tf.int64), account)
+        samples = samples.concatenate(tf.data.Dataset.from_tensors(sentinel))
+    samples = samples.scan(tf.constant(start_index, tf.int64), account)
     if not training:
-        loaded = loaded.filter(lambda element: element["position"] < n)
-    return loaded.map(finish, num_parallel_calls=num_parallel_calls, deterministic=True)
+        samples = samples.filter(lambda element: element["position"] < n)
+    return samples.map(output)
 
 
 def _decode_window(path, matrix, input_size):
     """Reads an image and decodes the part of it that the crop samples.
 
-    Returns the `(h, w, 3)` uint8 window and its top-left `(x, y)` in the image.
+    A JPEG is decoded only inside the crop's bounding window
+    (`tf.io.decode_and_crop_jpeg`: same pixels, less work); other formats are
+    decoded whole, then cut to the window.
+
+    Returns:
+        `(window, origin)`: `(h, w, 3)` uint8 and the `(x, y)` image pixel of
+        its top-left pixel (float32).
     """
     in_h, in_w = input_size
     data = tf.io.read_file(path)
@@ -427,22 +434,20 @@ def _decode_window(path, matrix, input_size):
     low = tf.cast(tf.floor(tf.reduce_min(corners, 0)), tf.int32) - 1
     high = tf.cast(tf.math.ceil(tf.reduce_max(corners, 0)), tf.int32) + 1
 
-    def clamp(image_shape):  # -> window corners (x, y), inclusive, inside the image
-        last = image_shape[1::-1] - 1
-        return tf.clip_by_value(low, 0, last), tf.clip_by_value(high, 0, last)
+    def window_in(image_hw):  # -> top-left (x, y) and size (w, h), clipped to the image
+        last = image_hw[::-1] - 1
+        start = tf.clip_by_value(low, 0, last)
+        return start, tf.clip_by_value(high, 0, last) - start + 1
 
     def jpeg():
-        start, stop = clamp(tf.io.extract_jpeg_shape(data))
-        size = stop - start + 1
-        window = tf.io.decode_and_crop_jpeg(
-            data, tf.stack([start[1], start[0], size[1], size[0]]), channels=3, dct_method="INTEGER_ACCURATE"
-        )
-        return window, start
+        start, size = window_in(tf.io.extract_jpeg_shape(data)[:2])
+        crop = tf.stack([start[1], start[0], size[1], size[0]])
+        return tf.io.decode_and_crop_jpeg(data, crop, channels=3, dct_method="INTEGER_ACCURATE"), start
 
     def other():
         image = tf.io.decode_image(data, channels=3, expand_animations=False)
-        start, stop = clamp(tf.shape(image)[:2])
-        return image[start[1] : stop[1] + 1, start[0] : stop[0] + 1], start
+        start, size = window_in(tf.shape(image)[:2])
+        return image[start[1] : start[1] + size[1], start[0] : start[0] + size[0]], start
 
     window, start = tf.cond(tf.io.is_jpeg(data), jpeg, other)
     return tf.ensure_shape(window, [None, None, 3]), tf.cast(start, tf.float32)

@@ -110,27 +110,24 @@ def crop_matrix(center, crop_size, input_size, scale=1.0, rotation_deg=0.0, shif
     """
     in_h, in_w = _check_input_size(input_size)
     if _any_tensor(center, crop_size, scale, rotation_deg, shift, flip):
-        center, crop_size, shift = (tf.cast(v, tf.float32) for v in (center, crop_size, shift))
+        xp, center, crop_size, shift = tf, *(tf.cast(v, tf.float32) for v in (center, crop_size, shift))
         scale, angle = tf.cast(scale, tf.float32), tf.cast(rotation_deg, tf.float32) * (np.pi / 180)
-        cos, sin, mirror = tf.cos(angle), tf.sin(angle), tf.where(tf.cast(flip, tf.bool), -1.0, 1.0)
-        stack = tf.stack
+        mirror, input_wh = tf.where(tf.cast(flip, tf.bool), -1.0, 1.0), tf.constant([in_w, in_h], tf.float32)
     else:
-        center, crop_size, shift = (np.asarray(v, np.float64) for v in (center, crop_size, shift))
+        xp, center, crop_size, shift = np, *(np.asarray(v, np.float64) for v in (center, crop_size, shift))
         for name, value in (("center", center), ("crop_size", crop_size), ("shift", shift)):
             if value.shape != (2,) or not np.all(np.isfinite(value)):
                 raise ValueError(f"{name} must be 2 finite values (x, y), got {value.tolist()}.")
         if np.any(crop_size <= 0) or not scale > 0:
             raise ValueError(f"crop_size and scale must be > 0, got crop_size={crop_size.tolist()}, scale={scale!r}.")
-        angle = np.deg2rad(rotation_deg)
-        cos, sin, mirror = np.cos(angle), np.sin(angle), -1.0 if flip else 1.0
-        stack = np.stack
-    kx, ky = in_w / (scale * crop_size[0]), in_h / (scale * crop_size[1])
-    a, b = kx * cos * mirror, kx * sin
-    d, e = -ky * sin * mirror, ky * cos
-    shift_x, shift_y = shift[0] * crop_size[0], shift[1] * crop_size[1]
-    tx = (in_w - 1) / 2 - a * center[0] - b * center[1] - kx * (cos * shift_x + sin * shift_y)
-    ty = (in_h - 1) / 2 - d * center[0] - e * center[1] - ky * (cos * shift_y - sin * shift_x)
-    return stack([stack([a, b, tx]), stack([d, e, ty])])
+        angle, mirror, input_wh = np.deg2rad(rotation_deg), -1.0 if flip else 1.0, np.array([in_w, in_h], np.float64)
+    cos, sin = xp.cos(angle), xp.sin(angle)
+    rotation_t = xp.stack([xp.stack([cos, sin]), xp.stack([-sin, cos])])  # R^T
+    k = input_wh / (scale * crop_size)
+    linear = k[:, None] * rotation_t * xp.stack([mirror, xp.ones_like(mirror)])
+    offset = (linear @ center[:, None])[:, 0] + k * (rotation_t @ (shift * crop_size)[:, None])[:, 0]
+    translation = (input_wh - 1) / 2 - offset
+    return _concat(xp, [linear, translation[:, None]], 1)
 
 
 def invert_affine(matrix):
@@ -149,18 +146,17 @@ def invert_affine(matrix):
     array([3., 5.])
     """
     if _any_tensor(matrix):
-        m, stack = tf.cast(matrix, tf.float32), tf.stack
+        xp, m = tf, tf.cast(matrix, tf.float32)
+        linear = tf.linalg.inv(m[..., :2])
     else:
-        m, stack = np.asarray(matrix, np.float64), np.stack
+        xp, m = np, np.asarray(matrix, np.float64)
         if m.shape[-2:] != (2, 3):
             raise ValueError(f"matrix must have shape (..., 2, 3), got {m.shape}.")
-    a, b, c = m[..., 0, 0], m[..., 0, 1], m[..., 0, 2]
-    d, e, f = m[..., 1, 0], m[..., 1, 1], m[..., 1, 2]
-    det = a * e - b * d
-    if not _any_tensor(matrix) and np.any(det == 0):
-        raise ValueError(f"matrix is singular (determinant 0): {m.tolist()}.")
-    ia, ib, id_, ie = e / det, -b / det, -d / det, a / det
-    return stack([stack([ia, ib, -(ia * c + ib * f)], -1), stack([id_, ie, -(id_ * c + ie * f)], -1)], -2)
+        try:
+            linear = np.linalg.inv(m[..., :2])
+        except np.linalg.LinAlgError:
+            raise ValueError(f"matrix is singular (determinant 0): {m.tolist()}.") from None
+    return _concat(xp, [linear, -(linear @ m[..., 2:])], -1)
 
 
 def apply_affine(matrix, points):
@@ -182,17 +178,17 @@ def apply_affine(matrix, points):
            [ 6.,  1.]])
     """
     if _any_tensor(matrix, points):
-        m, p, stack = tf.cast(matrix, tf.float32), tf.cast(points, tf.float32), tf.stack
+        m, p = tf.cast(matrix, tf.float32), tf.cast(points, tf.float32)
+        linear_t = tf.linalg.matrix_transpose(m[..., :2])
     else:
-        m, p, stack = np.asarray(matrix, np.float64), np.asarray(points, np.float64), np.stack
+        m, p = np.asarray(matrix, np.float64), np.asarray(points, np.float64)
         if m.shape[-2:] != (2, 3) or p.shape[-1:] != (2,):
             raise ValueError(f"expected matrix (..., 2, 3) and points (..., 2), got {m.shape} and {p.shape}.")
+        linear_t = np.swapaxes(m[..., :2], -1, -2)
+    translation = m[..., 2]
     if len(m.shape) > 2:  # one matrix per leading index: broadcast over the points axis
-        m = m[..., None, :, :]
-    x, y = p[..., 0], p[..., 1]
-    return stack(
-        [m[..., 0, 0] * x + m[..., 0, 1] * y + m[..., 0, 2], m[..., 1, 0] * x + m[..., 1, 1] * y + m[..., 1, 2]], -1
-    )
+        linear_t, translation = linear_t[..., None, :, :], translation[..., None, :]
+    return (p[..., None, :] @ linear_t)[..., 0, :] + translation
 
 
 def sample_augmentation(
@@ -236,14 +232,12 @@ def sample_augmentation(
     key = tf.cast(seed, tf.int64)
     if key.shape.rank == 0:
         key = tf.stack([key, tf.zeros_like(key)])
-    key = tf.random.experimental.stateless_fold_in(key, tf.cast(index, tf.int64))
-    normal_key, uniform_key = tf.unstack(tf.random.experimental.stateless_split(key, 2))
-    normal = tf.clip_by_value(tf.random.stateless_normal([2], normal_key), -1.0, 1.0)
-    uniform = tf.random.stateless_uniform([7], uniform_key)
-    rotate = uniform[0] < rotation_prob
+    # One draw of 9 uniforms per sample; the two normals by the inverse CDF.
+    uniform = tf.random.stateless_uniform([9], tf.random.experimental.stateless_fold_in(key, tf.cast(index, tf.int64)))
+    normal = tf.clip_by_value(tf.math.ndtri(uniform[7:]), -1.0, 1.0)
     return {
         "scale": 1.0 + scale_factor * normal[0],
-        "rotation_deg": tf.where(rotate, rotation_factor_deg * normal[1], 0.0),
+        "rotation_deg": tf.where(uniform[0] < rotation_prob, rotation_factor_deg * normal[1], 0.0),
         "shift": shift_fraction * (2.0 * uniform[2:4] - 1.0),
         "flip": uniform[1] < flip_prob,
         "color": 1.0 + color_factor * (2.0 * uniform[4:7] - 1.0),
@@ -299,6 +293,10 @@ def _check_input_size(input_size):
     if in_h <= 0 or in_w <= 0 or (in_h, in_w) != tuple(input_size):
         raise ValueError(f"input_size must be two positive integers (height, width), got {input_size!r}.")
     return in_h, in_w
+
+
+def _concat(xp, values, axis):
+    return tf.concat(values, axis) if xp is tf else np.concatenate(values, axis)
 
 
 def _any_tensor(*values):
