@@ -188,6 +188,16 @@ def test_2d_records_are_mapped_and_padded(tmp_path):
     assert weights[:, :2].sum() == 2 * (17 - len(unmapped))
 
 
+def test_3d_records_cut_to_2d(tmp_path):
+    (record,) = _random_records(tmp_path, 1, dims=3)
+    ds = pipeline.make_dataset([record], "h36m", (32, 32), training=False, batch_size=1, dims=2, with_meta=True)
+    ((_, out_kp, weights, meta),) = _samples(ds, 1)
+    assert out_kp.shape == weights.shape == (17, 2)
+    inside = weights[:, 0] > 0
+    back = transforms.apply_affine(meta["crop_to_image"], out_kp)
+    np.testing.assert_allclose(back[inside], record.keypoints[inside, :2], atol=1e-3)
+
+
 def test_same_seed_same_batches_other_seed_other_batches(tmp_path):
     records = _random_records(tmp_path, 4)
 
@@ -246,7 +256,8 @@ def test_missing_corrupt_and_truncated_images_are_skipped_and_counted(tmp_path, 
     report = pipeline.SkippedImagesReport(ds.skipped_images, max_paths=2)
     report.on_epoch_end(0)
     printed = capsys.readouterr().out
-    assert f"skipped {ds.skipped_images.count} unreadable image(s)" in printed and printed.count(".jpg") == 2
+    assert f"skipped {ds.skipped_images.count} unreadable image(s) from 3 file(s)" in printed
+    assert printed.count(".jpg") == 2  # max_paths
     report.on_epoch_end(1)  # nothing new: silent
     assert capsys.readouterr().out == ""
 
@@ -288,6 +299,8 @@ def test_bad_input_is_named(tmp_path):
         pipeline.make_dataset([three_d, two_d], "h36m", (16, 16), True, 2)
     with pytest.raises(ValueError, match="batch_size"):
         pipeline.make_dataset(records, "h36m", (16, 16), True, 0)
+    with pytest.raises(ValueError, match="seed"):
+        pipeline.make_dataset(records, "h36m", (16, 16), True, 2, seed=1.5)
     with pytest.raises(ValueError, match="input_size"):
         pipeline.make_dataset(records, "h36m", (16,), True, 2)
     flat = _record(three_d.image_path, [1, 1, 0, 5], three_d.keypoints)

@@ -12,9 +12,10 @@ One sample, top to bottom:
    (`tf.io.decode_and_crop_jpeg`; other formats are decoded whole). A missing,
    corrupt or truncated file is skipped and counted (`SkippedImages`), never
    fatal; a truncated JPEG whose missing part the crop does not need is used.
-4. warp (`transforms.warp_image`), colour, and the targets: keypoints moved
-   by the same matrix, left/right swapped on flip, `z / scale`, weight 0
-   outside the crop.
+4. warp (`transforms.warp_image`, bilinear), colour (training: each RGB
+   channel times `U(0.8, 1.2)`, clipped at 255, as in the authors' code), and
+   the targets: keypoints moved by the same matrix, left/right swapped on
+   flip, `z / scale`, weight 0 outside the crop.
 
 Targets follow DESIGN.md: keypoints in input-crop pixels `(x, y)` plus `z` in
 root-relative millimetres, and per-coordinate weights. When augmentation zooms
@@ -26,9 +27,11 @@ on every coordinate (the integral cannot represent it).
 
 Example:
 
->>> ds = make_dataset(records, "h36m", (256, 256), training=True, batch_size=32)
->>> images, targets = next(iter(ds))   # (32, 256, 256, 3), {"keypoints", "weights"}
->>> model.fit(ds, steps_per_epoch=1000, callbacks=[SkippedImagesReport(ds.skipped_images)])
+```python
+ds = make_dataset(records, "h36m", (256, 256), training=True, batch_size=32)
+images, targets = next(iter(ds))   # (32, 256, 256, 3), {"keypoints", "weights"}
+model.fit(ds, steps_per_epoch=1000, callbacks=[SkippedImagesReport(ds.skipped_images)])
+```
 """
 
 import threading
@@ -58,9 +61,11 @@ class SkippedImages:
 
     Example:
 
-    >>> ds = make_dataset(records, "coco", (256, 192), training=False, batch_size=8)
-    >>> for batch in ds: ...
-    >>> ds.skipped_images.count, ds.skipped_images.paths[:3]
+    ```python
+    ds = make_dataset(records, "coco", (256, 192), training=False, batch_size=8)
+    for batch in ds: ...
+    ds.skipped_images.count, ds.skipped_images.paths[:3]
+    ```
     """
 
     def __init__(self):
@@ -93,11 +98,13 @@ class SkippedImagesReport(keras.callbacks.Callback):
     Args:
         skipped_images: the `SkippedImages` of the training dataset
             (`dataset.skipped_images`).
-        max_paths: how many paths of the epoch to print.
+        max_paths: how many of the epoch's distinct paths to print.
 
     Example:
 
-    >>> model.fit(ds, steps_per_epoch=100, callbacks=[SkippedImagesReport(ds.skipped_images)])
+    ```python
+    model.fit(ds, steps_per_epoch=100, callbacks=[SkippedImagesReport(ds.skipped_images)])
+    ```
     """
 
     def __init__(self, skipped_images, max_paths=5):
@@ -115,8 +122,12 @@ class SkippedImagesReport(keras.callbacks.Callback):
         new = paths[self._reported :]
         self._reported = len(paths)
         if new:
-            shown = ", ".join(new[: self.max_paths]) + (", ..." if len(new) > self.max_paths else "")
-            print(f"Epoch {epoch + 1}: skipped {len(new)} unreadable image(s) ({len(paths)} in all): {shown}")
+            files = list(dict.fromkeys(new))  # distinct, in the order met
+            shown = ", ".join(files[: self.max_paths]) + (", ..." if len(files) > self.max_paths else "")
+            print(
+                f"Epoch {epoch + 1}: skipped {len(new)} unreadable image(s) from {len(files)} file(s) "
+                f"({len(paths)} skips in all): {shown}"
+            )
 
 
 def make_dataset(
@@ -172,12 +183,16 @@ def make_dataset(
 
     Example:
 
-    >>> ds = make_dataset(records, "coco", (256, 192), training=False, batch_size=16, with_meta=True)
-    >>> images, targets, meta = next(iter(ds))
-    >>> image_xy = transforms.apply_affine(meta["crop_to_image"], targets["keypoints"][..., :2])
+    ```python
+    ds = make_dataset(records, "coco", (256, 192), training=False, batch_size=16, with_meta=True)
+    images, targets, meta = next(iter(ds))
+    image_xy = transforms.apply_affine(meta["crop_to_image"], targets["keypoints"][..., :2])
+    ```
     """
     skeleton = skeletons.get(skeleton)
-    _check_positive_int("batch_size", batch_size)
+    _check_int("batch_size", batch_size, 1)
+    _check_int("seed", seed, 0)
+    _check_int("start_index", start_index, 0)
     if not training and start_index != 0:
         raise ValueError(f"start_index applies to training streams only; got {start_index} with training=False.")
     if augmentation and not training:
@@ -230,10 +245,14 @@ def mixed(
 
     Example:
 
-    >>> ds = mixed([h36m_records, mpii_records], [0.5, 0.5], "h36m", (256, 256), batch_size=32)
+    ```python
+    ds = mixed([h36m_records, mpii_records], [0.5, 0.5], "h36m", (256, 256), batch_size=32)
+    ```
     """
     skeleton = skeletons.get(skeleton)
-    _check_positive_int("batch_size", batch_size)
+    _check_int("batch_size", batch_size, 1)
+    _check_int("seed", seed, 0)
+    _check_int("start_index", start_index, 0)
     if len(record_lists) != len(weights) or not record_lists:
         raise ValueError(
             f"record_lists and weights must be non-empty and of equal length, got {len(record_lists)} and {len(weights)}."
@@ -453,6 +472,6 @@ def _decode_window(path, matrix, input_size):
     return tf.ensure_shape(window, [None, None, 3]), tf.cast(start, tf.float32)
 
 
-def _check_positive_int(name, value):
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+def _check_int(name, value, minimum):
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
