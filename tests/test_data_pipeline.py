@@ -180,8 +180,10 @@ def test_2d_records_are_mapped_and_padded(tmp_path):
     assert out_kp.shape == (17, 3)
     back = transforms.apply_affine(meta["crop_to_image"], out_kp[:, :2])
     h36m_names = skeletons.get("h36m").joint_names
-    np.testing.assert_allclose(back[h36m_names.index("root")], kp[mpii.joint_names.index("pelvis")], atol=1e-3)
-    np.testing.assert_allclose(back[h36m_names.index("left_wrist")], kp[mpii.joint_names.index("left_wrist")], atol=1e-3)
+    for h36m_joint, mpii_joint in (("root", "pelvis"), ("left_wrist", "left_wrist"), ("head", "head_top")):
+        np.testing.assert_allclose(
+            back[h36m_names.index(h36m_joint)], kp[mpii.joint_names.index(mpii_joint)], atol=1e-3
+        )
     unmapped = [h36m_names.index("spine"), h36m_names.index("neck_base")]
     np.testing.assert_array_equal(weights[unmapped], 0)
     np.testing.assert_array_equal(weights[:, 2], 0)  # no depth labels

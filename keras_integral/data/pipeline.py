@@ -255,7 +255,8 @@ def mixed(
     _check_int("start_index", start_index, 0)
     if len(record_lists) != len(weights) or not record_lists:
         raise ValueError(
-            f"record_lists and weights must be non-empty and of equal length, got {len(record_lists)} and {len(weights)}."
+            f"record_lists and weights must be non-empty and of equal length, got {len(record_lists)} and "
+            f"{len(weights)}."
         )
     counts = [round(w * batch_size) for w in weights]
     if min(counts) < 1 or sum(counts) != batch_size:
@@ -366,7 +367,8 @@ def _sample_stream(
         fill = tf.ones_like(position)
         epoch_seed = tf.stack([fill * order_key, position // n, fill * 0], axis=-1)
         # The raw op takes one 3-element seed per index (the wrapper only pads a single seed).
-        return tf.raw_ops.RandomIndexShuffle(index=position % n, seed=epoch_seed, max_index=tf.constant(n - 1, tf.int64))
+        last = tf.constant(n - 1, tf.int64)
+        return tf.raw_ops.RandomIndexShuffle(index=position % n, seed=epoch_seed, max_index=last)
 
     def sample(position):
         record = record_index(position)
