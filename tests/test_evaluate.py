@@ -1,0 +1,205 @@
+"""evaluate(): an oracle model gives perfect MPII/COCO/H36M metrics through the real pipeline and
+loaders; known errors give hand-computed metrics; batch size does not matter; files are written."""
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from keras_integral import skeletons
+from keras_integral.data import coco, h36m, mpii, pipeline, synthetic
+from keras_integral.data.records import PoseRecord
+from keras_integral.evaluate import evaluate, plot_pck_curves
+from tests.test_inference import LookupOracle, crop_window, to_crop
+
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "samples"
+SIZE = (64, 64)
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory):
+    out = tmp_path_factory.mktemp("synthetic")
+    return synthetic.generate(out, 8, seed=0, image_size=(96, 96), verbose=0)
+
+
+def mpii_records():
+    return mpii.load_records(SAMPLES / "mpii" / "test_mpii_subset.json", SAMPLES / "mpii")
+
+
+def coco_records(synth):
+    return (coco.load_records(synth["coco_train"], synth["coco_images"]),
+            coco.load_records(SAMPLES / "coco" / "test_coco_subset.json", SAMPLES / "coco"))  # fmt: skip
+
+
+def h36m_records(synth):
+    return (h36m.load_records(synth["h36m_annotations"], synth["h36m_images"], synth["h36m_cameras"])
+            + h36m.load_records(SAMPLES / "h36m" / "test_h36m_body3d_subset.npz", SAMPLES / "h36m",
+                                SAMPLES / "h36m" / "cameras.json"))  # fmt: skip
+
+
+def oracle_for(records, skeleton, dims=2, offset=0.0):
+    """An exact model of `records`: the pipeline's evaluation crops and the true keypoints in them (NumPy),
+    moved by `offset` crop pixels (`(joints, dims)` or scalar)."""
+    dataset = pipeline.make_dataset(records, skeleton, SIZE, training=False, batch_size=len(records))
+    crops = next(iter(dataset))[0].numpy()
+    truth = []
+    for r in records:
+        kp, _ = skeletons.map_keypoints(r.keypoints, r.weights, r.skeleton, skeleton)
+        kp = np.concatenate([to_crop(kp[:, :2], r.box, SIZE), kp[:, 2:]], axis=1)[:, :dims]
+        truth.append(np.nan_to_num(kp) + offset)  # unlabelled joints may be NaN placeholders
+    return LookupOracle(crops, truth, skeleton)
+
+
+@pytest.mark.parametrize("flip_test", [False, True])
+def test_mpii_oracle_is_perfect(flip_test):
+    records = mpii_records()
+    result = evaluate(oracle_for(records, "mpii"), records, "mpii", flip_test=flip_test, verbose=0)
+    assert result["PCKh@0.5"] == 100.0 and result["PCKh@0.1"] == 100.0
+    # The PCKh curve is 100 from alpha = 0.01 on; at alpha = 0 it is 0 unless the error is exactly 0.
+    assert result["AUC"] >= 99.0 - 1e-9
+    assert result["count"] == len(records)
+
+
+def test_mpii_known_offset_gives_hand_computed_pckh():
+    records = mpii_records()
+    skeleton = skeletons.get("mpii")
+    offset = np.zeros((16, 2))
+    offset[:, 0] = np.linspace(0.0, 12.0, 16)  # crop pixels, one per joint
+    result = evaluate(oracle_for(records, "mpii", offset=offset), records, "mpii", flip_test=False, verbose=0)
+
+    hits = {0.5: [], 0.1: []}
+    for r in records:
+        sx, _, _ = crop_window(r.box, SIZE)
+        error = offset[:, 0] / sx  # image pixels
+        for alpha in hits:
+            for j in range(16):
+                if r.weights[j, 0] > 0 and skeleton.joint_names[j] not in ("pelvis", "thorax"):
+                    hits[alpha].append(error[j] <= alpha * r.head_size)
+    assert 0 < np.mean(hits[0.5]) < 1  # the offsets straddle the threshold
+    assert result["PCKh@0.5"] == pytest.approx(100 * np.mean(hits[0.5]))
+    assert result["PCKh@0.1"] == pytest.approx(100 * np.mean(hits[0.1]))
+
+
+@pytest.mark.parametrize("flip_test", [False, True])
+def test_coco_oracle_ap_is_one(synth, flip_test):
+    synthetic_records, sample_records = coco_records(synth)
+    for records, annotations in ((synthetic_records, synth["coco_train"]),
+                                 (sample_records, SAMPLES / "coco" / "test_coco_subset.json")):  # fmt: skip
+        result = evaluate(oracle_for(records, "coco"), records, "coco", flip_test=flip_test,
+                          annotation_file=annotations, verbose=0)  # fmt: skip
+        assert result["AP"] == pytest.approx(1.0) and result["AR"] == pytest.approx(1.0)
+
+
+def test_coco_swapped_left_right_lowers_ap(synth):
+    records, _ = coco_records(synth)
+    oracle = oracle_for(records, "coco")
+    oracle.keypoints = oracle.keypoints[:, skeletons.get("coco").flip_index]  # a model that confuses sides
+    result = evaluate(oracle, records, "coco", flip_test=False, annotation_file=synth["coco_train"], verbose=0)
+    assert result["AP"] < 0.9
+
+
+@pytest.mark.parametrize("flip_test", [False, True])
+def test_h36m_oracle_errors_are_zero(synth, flip_test):
+    records = h36m_records(synth)
+    result = evaluate(oracle_for(records, "h36m", dims=3), records, "h36m", flip_test=flip_test, verbose=0)
+    for name in ("MPJPE", "PA-MPJPE", "rigid_aligned_MPJPE"):
+        assert result[name] < 0.05, (name, result[name])
+    assert result["count"] == 10
+    assert set(result["MPJPE_per_action"]) == {r.meta["action"] for r in records}
+
+
+def test_h36m_depth_offset_gives_hand_computed_mpjpe(synth):
+    # Every joint but the root 40 mm deeper: in camera space each moves along its viewing ray by
+    # 40 mm * |(X/Z, Y/Z, 1)|, the root stays, so the root-relative error is exactly that.
+    records = h36m_records(synth)
+    offset = np.zeros((17, 3))
+    offset[1:, 2] = 40.0
+    result = evaluate(oracle_for(records, "h36m", dims=3, offset=offset), records, "h36m", flip_test=False,
+                      verbose=0)  # fmt: skip
+    expected = []
+    for r in records:
+        ray = r.joints_cam_mm / r.joints_cam_mm[:, 2:]
+        expected.append(np.sum(40.0 * np.linalg.norm(ray[1:], axis=1)) / 17)
+    assert result["MPJPE"] == pytest.approx(np.mean(expected), rel=1e-4)
+    assert result["PA-MPJPE"] < result["MPJPE"]
+
+
+def test_metrics_do_not_depend_on_batch_size(synth, tmp_path):
+    from keras_integral.models.pose_model import IntegralPoseModel
+
+    records = h36m_records(synth)
+    model = IntegralPoseModel(backbone="resnet18", method="I1", skeleton="h36m", input_size=SIZE, depth_bins=8)
+    results = {}
+    for batch_size in (3, 10):
+        results[batch_size] = evaluate(model, records, "h36m", out_dir=tmp_path / str(batch_size),
+                                       batch_size=batch_size, verbose=0)  # fmt: skip
+    assert results[3]["MPJPE"] > 1.0  # an untrained model: the numbers compared are not trivial
+    for name in ("MPJPE", "PA-MPJPE", "rigid_aligned_MPJPE"):
+        assert results[3][name] == pytest.approx(results[10][name], rel=1e-5)
+    a, b = (np.load(tmp_path / str(s) / "predictions.npz") for s in (3, 10))
+    np.testing.assert_array_equal(a["index"], np.arange(len(records)))
+    np.testing.assert_allclose(a["keypoints"], b["keypoints"], atol=1e-3)
+
+
+def test_files_are_written_and_unreadable_images_are_counted(synth, tmp_path):
+    records, _ = coco_records(synth)
+    oracle = oracle_for(records, "coco")
+    missing = PoseRecord(str(tmp_path / "missing.jpg"), records[0].box, records[0].keypoints, records[0].weights,
+                         "coco", image_id=records[0].image_id)  # fmt: skip
+    out = tmp_path / "eval"
+    result = evaluate(oracle, records[:3] + [missing] + records[3:], "coco", out_dir=out,
+                      annotation_file=synth["coco_train"], max_sheet_images=5, verbose=0)  # fmt: skip
+    assert result["AP"] == pytest.approx(1.0) and result["count"] == len(records)
+
+    report = json.loads((out / "report.json").read_text())
+    assert report["counts"] == {"records": len(records) + 1, "evaluated": len(records), "skipped": 1}
+    assert report["skipped_images"] == [missing.image_path]
+    assert report["metrics"]["AP"] == pytest.approx(1.0)
+    assert report["settings"]["flip_test"] is True and report["settings"]["input_size"] == list(SIZE)
+    assert report["pck_curve"]["pck"][-1] == 100.0
+
+    predictions = np.load(out / "predictions.npz")
+    assert 3 not in predictions["index"] and len(predictions["index"]) == len(records)
+    results = json.loads((out / "coco_results.json").read_text())
+    assert len(results) == len(records) and len(results[0]["keypoints"]) == 51
+
+    sheet = cv2.imread(str(out / "contact_sheet.png"))
+    assert sheet.shape == (2 * SIZE[0], 4 * SIZE[1], 3)  # 5 crops, 4 per row
+    assert not sheet[SIZE[0]:, SIZE[1]:].any()  # the three empty cells
+    # The skeleton is drawn: pixels of the side colours (BGR on disk) appear on the first crop.
+    first = sheet[: SIZE[0], : SIZE[1]].reshape(-1, 3).tolist()
+    assert [0, 140, 255] in first and [255, 140, 0] in first
+
+    curve = cv2.imread(str(out / "pck_curve.png"))
+    assert curve is not None and curve.shape == (400, 500, 3)
+
+
+def test_plot_pck_curves_draws_each_method(tmp_path):
+    alphas = np.linspace(0, 0.5, 51)
+    curves = {"I1": (alphas, 100 * np.minimum(1, alphas / 0.2)), "H1": (alphas, 100 * np.minimum(1, alphas / 0.3))}
+    path = plot_pck_curves(curves, tmp_path / "curves.png", "PCKh")
+    rgb = cv2.imread(str(path))[..., ::-1].reshape(-1, 3).astype(int)
+    # matplotlib's first two default colours, C0 and C1.
+    for colour in ([0x1F, 0x77, 0xB4], [0xFF, 0x7F, 0x0E]):
+        assert np.sum(np.abs(rgb - colour).sum(axis=1) < 10) > 100
+    with pytest.raises(ValueError, match="equal length"):
+        plot_pck_curves({"bad": (alphas, alphas[:-1])}, tmp_path / "bad.png")
+
+
+def test_bad_input_is_named(synth):
+    records = mpii_records()
+    # The checks come before any prediction: a model that only names its skeleton and input size.
+    oracle, coco_model, h36m_model = (type("Stub", (), {"skeleton": s, "input_size": SIZE})() for s in ("mpii", "coco", "h36m"))
+    with pytest.raises(ValueError, match="dataset_kind must be one of"):
+        evaluate(oracle, records, "lsp", verbose=0)
+    with pytest.raises(ValueError, match="records is empty"):
+        evaluate(oracle, [], "mpii", verbose=0)
+    no_head = PoseRecord(records[0].image_path, records[0].box, records[0].keypoints, records[0].weights, "mpii")
+    with pytest.raises(ValueError, match=r"records\[1\] .* needs a positive head_size"):
+        evaluate(oracle, [records[0], no_head], "mpii", verbose=0)
+    with pytest.raises(ValueError, match="needs annotation_file"):
+        evaluate(coco_model, coco_records(synth)[0], "coco", verbose=0)
+    with pytest.raises(ValueError, match="needs joints_cam_mm and camera"):
+        evaluate(h36m_model, records, "h36m", verbose=0)
