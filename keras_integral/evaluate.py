@@ -120,7 +120,8 @@ def evaluate(
     """
     if dataset_kind not in DATASET_KINDS:
         raise ValueError(f"dataset_kind must be one of {DATASET_KINDS}, got {dataset_kind!r}.")
-    if isinstance(max_sheet_images, bool) or not isinstance(max_sheet_images, (int, np.integer)) or max_sheet_images < 0:
+    is_int = isinstance(max_sheet_images, (int, np.integer)) and not isinstance(max_sheet_images, bool)
+    if not is_int or max_sheet_images < 0:
         raise ValueError(f"max_sheet_images must be an integer >= 0, got {max_sheet_images!r}.")
     records = list(records)
     if not records:
@@ -236,10 +237,13 @@ def _check_records(records, dataset_kind, skeleton, annotation_file):
             if record.joints_cam_mm is None or record.camera is None:
                 raise ValueError(f"{where}: 'h36m' evaluation needs joints_cam_mm and camera (a 3D record).")
             if record.dims != 3:
-                raise ValueError(f"{where}: 'h36m' evaluation needs 3D keypoints (joints, 3), got {record.keypoints.shape}.")
+                raise ValueError(
+                    f"{where}: 'h36m' evaluation needs 3D keypoints (joints, 3), got {record.keypoints.shape}."
+                )
             if np.any(skeletons.joint_mapping(skeleton, record.skeleton) < 0):
                 raise ValueError(
-                    f"{where}: the model's {skeleton.name!r} joints do not cover the record's {record.skeleton!r} joints."
+                    f"{where}: the model's {skeleton.name!r} joints do not cover the record's "
+                    f"{record.skeleton!r} joints."
                 )
     if dataset_kind == "coco":
         if annotation_file is None:
@@ -269,7 +273,8 @@ def _predict(model, records, skeleton, input_size, flip_test, batch_size, max_sh
             sheet.append(draw_skeleton(np.clip(np.round(crop), 0, 255).astype(np.uint8), crop_kp, crop_sc, skeleton))
         step += 1
         progbar.update(step)
-    progbar.update(step, finalize=True)
+    if step < progbar.target:  # skipped images made fewer batches: close the bar
+        progbar.update(step, finalize=True)
     dims = 3 if not keypoints else keypoints[0].shape[-1]
     return {
         "index": np.concatenate(index) if index else np.zeros(0, np.int64),

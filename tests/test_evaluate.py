@@ -191,7 +191,9 @@ def test_plot_pck_curves_draws_each_method(tmp_path):
 def test_bad_input_is_named(synth):
     records = mpii_records()
     # The checks come before any prediction: a model that only names its skeleton and input size.
-    oracle, coco_model, h36m_model = (type("Stub", (), {"skeleton": s, "input_size": SIZE})() for s in ("mpii", "coco", "h36m"))
+    oracle, coco_model, h36m_model = (
+        type("Stub", (), {"skeleton": name, "input_size": SIZE})() for name in ("mpii", "coco", "h36m")
+    )
     with pytest.raises(ValueError, match="dataset_kind must be one of"):
         evaluate(oracle, records, "lsp", verbose=0)
     with pytest.raises(ValueError, match="records is empty"):
