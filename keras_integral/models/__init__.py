@@ -7,3 +7,4 @@ from keras_integral.models.backbones import get_backbone  # noqa: F401
 from keras_integral.models.heads import DeconvHead  # noqa: F401
 from keras_integral.models.heads import RegressionHead  # noqa: F401
 from keras_integral.models.pose_model import IntegralPoseModel  # noqa: F401
+from keras_integral.models.multistage import MultiStagePoseModel  # noqa: F401

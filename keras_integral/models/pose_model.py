@@ -224,15 +224,9 @@ class IntegralPoseModel(keras.Model):
             outputs["scores"] = ops.ones_like(normalised[..., 0])
         else:
             channels = joints * (depth_bins or 1)
-            if hourglass:
-                net = get_backbone(
-                    backbone, (*input_size, 3), weights=backbone_weights, output_channels=channels
-                )
-                stage_maps = list(net(images))
-            else:
-                net = get_backbone(backbone, (*input_size, 3), weights=backbone_weights)
-                head = DeconvHead(channels, num_deconv=num_deconv, filters=head_filters, name="head")
-                stage_maps = [head(net(images))]
+            stage_maps = self._stage_heatmaps(
+                images, backbone, backbone_weights, channels, num_deconv, head_filters
+            )
             last = len(stage_maps) - 1
             for i, maps in enumerate(stage_maps):
                 if is_3d:
@@ -242,7 +236,7 @@ class IntegralPoseModel(keras.Model):
                     )(maps)
                 stage = self._decode(maps, method, is_3d, two_step, depth_bins, depth_range_mm,
                                      input_size, heatmap_size, decoding, i)
-                prefix = "" if i == last else f"stage{i}_"
+                prefix = "" if i == last else self._stage_prefix(i)
                 outputs.update({prefix + key: value for key, value in stage.items()})
         super().__init__(inputs=images, outputs=outputs, name=name or f"{method.lower().replace('*', 'star')}_{backbone}", **kwargs)
 
@@ -289,6 +283,26 @@ class IntegralPoseModel(keras.Model):
                 f"upsampled by 2**n; allowed: {allowed}."
             )
         return int(n)
+
+    def _stage_heatmaps(self, images, backbone, backbone_weights, channels, num_deconv, head_filters):
+        """Images -> the head outputs `(batch, h, w, channels)` of every supervised stage, in order.
+
+        One stage for a ResNet or MobileNet, one per stack for a hourglass.
+        Called before `keras.Model.__init__`; `MultiStagePoseModel` overrides it.
+        """
+        if str(backbone).lower().startswith("hourglass"):
+            net = get_backbone(
+                backbone, images.shape[1:], weights=backbone_weights, output_channels=channels
+            )
+            return list(net(images))
+        net = get_backbone(backbone, images.shape[1:], weights=backbone_weights)
+        head = DeconvHead(channels, num_deconv=num_deconv, filters=head_filters, name="head")
+        return [head(net(images))]
+
+    @staticmethod
+    def _stage_prefix(i):
+        """Output-key prefix of stage `i` (0-based; hourglass stacks), every stage but the last."""
+        return f"stage{i}_"
 
     @staticmethod
     def _decode(maps, method, is_3d, two_step, depth_bins, depth_range_mm, input_size, heatmap_size,
