@@ -61,6 +61,10 @@ from keras_integral.inference import predict_crops
 
 DATASET_KINDS = ("mpii", "coco", "h36m")
 PCK_ALPHAS = np.linspace(0.0, 0.5, 51)  # the MPII evaluation's 0:0.01:0.5
+# Box-relative PCK: a head is about an eighth of the body, so the box's longer
+# side times [0, 0.1] spans roughly PCKh's [0, 0.5] at finer steps.
+BOX_PCK_ALPHAS = np.linspace(0.0, 0.1, 51)
+BOX_PCK_REPORTED = (0.02, 0.05, 0.1)
 # Simple Baselines / HRNet COCO evaluation: joints above this score enter the
 # person score; people more similar than this OKS are suppressed.
 COCO_JOINT_SCORE_THRESHOLD = 0.2
@@ -108,7 +112,10 @@ def evaluate(
           curve over alpha in [0, 0.5]), `PCKh@0.5_per_joint` {joint: %};
           pelvis and thorax are left out of the means for the MPII skeleton.
         - `"coco"`: `AP`, `AP50`, `AP75`, `APm`, `APl`, `AR`, ... in [0, 1]
-          (`metrics.coco_keypoint_ap`).
+          (`metrics.coco_keypoint_ap`); with labelled joints also `PCK@0.02`,
+          `PCK@0.05`, `PCK@0.1` (%, of the box's longer side) and `PCK_AUC`
+          (%, mean over alpha in [0, 0.1]): the fine thresholds where
+          sub-pixel accuracy shows.
         - `"h36m"`: `MPJPE` (protocol 2 style), `PA-MPJPE` (protocol 1
           style, similarity alignment), `rigid_aligned_MPJPE` (the authors'
           "aligned"), all in mm, and `MPJPE_per_action` {action: mm}.
@@ -141,6 +148,10 @@ def evaluate(
     elif dataset_kind == "coco":
         result, results_json = _coco_metrics(predictions, evaluated, input_size, annotation_file)
         curve = _box_pck_curve(predictions, evaluated, skeleton)
+        if curve is not None:
+            for alpha in BOX_PCK_REPORTED:
+                result[f"PCK@{alpha:g}"] = float(curve[2][np.argmin(np.abs(curve[1] - alpha))])
+            result["PCK_AUC"] = float(metrics_lib.auc(curve[1], curve[2]))
     else:
         result = _h36m_metrics(predictions, evaluated, skeleton)
     result["count"] = len(index)
@@ -313,12 +324,12 @@ def _mpii_metrics(predictions, records, skeleton):
 
 
 def _box_pck_curve(predictions, records, skeleton):
-    """PCK over alpha in [0, 0.5] of the box's longer side, or `None` without labelled joints (detections)."""
+    """PCK over alpha in [0, 0.1] of the box's longer side, or `None` without labelled joints (detections)."""
     gt, weights = _ground_truth(records, skeleton)
     if not np.any(metrics_lib.joint_mask(weights, weights.shape[:2])):
         return None
     sides = np.array([max(r.box[2], r.box[3]) for r in records], np.float64)
-    alphas, curve = metrics_lib.pck_curve(predictions["keypoints"][..., :2], gt, sides, weights, PCK_ALPHAS)
+    alphas, curve = metrics_lib.pck_curve(predictions["keypoints"][..., :2], gt, sides, weights, BOX_PCK_ALPHAS)
     return "PCK of the box's longer side", alphas, curve
 
 
