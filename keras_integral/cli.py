@@ -35,6 +35,75 @@ def cmd_train(args):
     print(f"Trained model: {os.path.join(args.out, 'model.keras')}")
 
 
+def load_model(spec):
+    """A `.keras` file, or a zoo preset (registry name, folder or URL)."""
+    import keras
+
+    if str(spec).endswith(".keras"):
+        if not os.path.isfile(spec):
+            raise FileNotFoundError(f"Model file not found: {spec}")
+        import keras_integral.models  # noqa: F401  (registers the classes for safe-mode loading)
+
+        return keras.models.load_model(spec, safe_mode=True)
+    from keras_integral.zoo import from_preset
+
+    return from_preset(spec)
+
+
+def cmd_evaluate(args):
+    from keras_integral.evaluate import evaluate
+    from keras_integral.recipes import load_recipe
+    from keras_integral.training import load_split
+
+    recipe = load_recipe(args.recipe, max_val_records=args.max_records)
+    records = load_split(recipe, args.data_dir, "val")
+    if not records:
+        raise ValueError(f"{args.recipe}: no validation records (val_annotations) to evaluate on.")
+    model = load_model(args.model)
+    annotation_file = os.path.join(args.data_dir, recipe.val_annotations) if recipe.dataset == "coco" else None
+    metrics = evaluate(model, records, recipe.dataset, out_dir=args.out, flip_test=not args.no_flip,
+                       batch_size=args.batch_size, annotation_file=annotation_file)
+    for key, value in metrics.items():
+        if isinstance(value, float):
+            print(f"{key:>22}: {value:.4g}")
+    print(f"Report: {os.path.join(args.out, 'report.json')}")
+
+
+def cmd_predict(args):
+    import json
+
+    import cv2
+    import numpy as np
+
+    from keras_integral.inference import Predictor, draw_skeleton
+
+    image = cv2.imread(args.image, cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError(f"Cannot read image {args.image!r} (missing, or not an image OpenCV can decode).")
+    image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    boxes = None
+    if args.boxes:
+        with open(args.boxes) as f:
+            boxes = json.load(f)
+        boxes = np.asarray([b["bbox"] if isinstance(b, dict) else b for b in boxes], np.float32)
+        if boxes.ndim != 2 or boxes.shape[1] != 4:
+            raise ValueError(f"{args.boxes}: expected a list of [x, y, w, h] boxes (or COCO results with 'bbox').")
+    model = load_model(args.model)
+    out = Predictor(model, flip_test=args.flip).predict(image, boxes)
+    drawn = image
+    for keypoints, scores in zip(out["keypoints"], out["scores"]):
+        drawn = draw_skeleton(drawn, keypoints, scores, model.skeleton)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    cv2.imwrite(args.out, cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
+    result = {"image": args.image, "skeleton": model.skeleton,
+              "people": [{"keypoints": k.tolist(), "scores": s.tolist()}
+                         for k, s in zip(out["keypoints"], out["scores"])]}
+    json_path = os.path.splitext(args.out)[0] + ".json"
+    with open(json_path, "w") as f:
+        json.dump(result, f, indent=1)
+    print(f"{len(result['people'])} people: {args.out}, {json_path}")
+
+
 def cmd_synth(args):
     from keras_integral.data import synthetic
 
@@ -67,6 +136,39 @@ def build_parser():
     p.add_argument("--max-train-records", type=int, help="train on a seeded subset of this many people")
     p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="progress: 1 bar, 2 line/epoch")
     p.set_defaults(func=cmd_train)
+
+    p = commands.add_parser(
+        "evaluate", help="evaluate a model on a recipe's validation set",
+        description="Predict the recipe's validation people (flip test by default), map the predictions back "
+                    "to the original images and compute the data set's metrics: MPII PCKh@0.5/@0.1/AUC, COCO "
+                    "OKS AP (+ box-relative PCK), H36M MPJPE / PA-MPJPE. Writes OUT/report.json, a PCK curve "
+                    "PNG and a sheet of images with the predicted skeletons.",
+        epilog="example: keras-integral evaluate runs/q/model.keras --recipe recipes/synthetic/quickstart.yaml "
+               "--data-dir synth --out runs/q/eval",
+    )
+    p.add_argument("model", help="a .keras file or a zoo preset (name, folder or URL)")
+    p.add_argument("--recipe", required=True, help="recipe YAML naming the validation data")
+    p.add_argument("--data-dir", required=True, help="directory the recipe's data paths are relative to")
+    p.add_argument("--out", required=True, help="report folder")
+    p.add_argument("--no-flip", action="store_true", help="no flip test")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--max-records", type=int, help="evaluate a seeded subset of this many people")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = commands.add_parser(
+        "predict", help="draw predicted keypoints on an image",
+        description="Crop each person box (or the whole image), predict, map the keypoints back to the image, "
+                    "and write the image with the skeletons drawn (OUT) and the keypoints as JSON (OUT with "
+                    ".json).",
+        epilog="example: keras-integral predict runs/q/model.keras photo.jpg --boxes boxes.json --out drawn.png",
+    )
+    p.add_argument("model", help="a .keras file or a zoo preset (name, folder or URL)")
+    p.add_argument("image", help="an image file")
+    p.add_argument("--boxes", help="JSON list of person boxes [x, y, w, h] (or COCO detection results); "
+                                   "default: the whole image is one person")
+    p.add_argument("--out", required=True, help="output PNG/JPEG")
+    p.add_argument("--flip", action="store_true", help="flip test (average with the mirrored crop)")
+    p.set_defaults(func=cmd_predict)
 
     p = commands.add_parser(
         "synth", help="generate the procedural synthetic pose set",
