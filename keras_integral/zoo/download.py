@@ -1,0 +1,266 @@
+"""The preset cache: download a `.tar.gz`, verify its SHA-256, extract it safely, atomically.
+
+Layout of the cache (`$KERAS_INTEGRAL_HOME`, default `~/.cache/keras_integral`):
+
+    presets/<sha256 of the archive>/   config.json, model.weights.h5, metadata.json
+    presets/.download-*, .extract-*    work in progress; never read, removed on failure
+
+An entry appears only by renaming a fully downloaded, verified and extracted
+folder into place, so an interrupted download (killed process, lost
+connection, truncated file) never leaves a half-written entry behind.
+
+Example:
+
+>>> from keras_integral.zoo import download
+>>> preset_dir = download.fetch("file:///tmp/my_preset.tar.gz")  # doctest: +SKIP
+"""
+
+import gzip
+import hashlib
+import http.client
+import os
+import shutil
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+import zlib
+from pathlib import Path
+from pathlib import PurePosixPath
+
+import keras
+
+URL_SCHEMES = ("https://", "file://")
+_CHUNK_BYTES = 1 << 20
+_TIMEOUT_S = 60
+
+
+class PresetUnavailableError(RuntimeError):
+    """A preset's files cannot be obtained: not published yet, or the URL is unreachable."""
+
+
+class ChecksumMismatchError(ValueError):
+    """A file's SHA-256 differs from the expected one; the file is not used."""
+
+
+class UnsafeArchiveError(ValueError):
+    """An archive member would be written outside the extraction folder, or is not a plain file."""
+
+
+def cache_dir():
+    """The cache root: `$KERAS_INTEGRAL_HOME`, or `~/.cache/keras_integral`.
+
+    Returns:
+        `pathlib.Path` (not created here).
+
+    Example:
+
+    >>> cache_dir()  # doctest: +SKIP
+    PosixPath('/home/me/.cache/keras_integral')
+    """
+    root = os.environ.get("KERAS_INTEGRAL_HOME") or os.path.join("~", ".cache", "keras_integral")
+    return Path(root).expanduser()
+
+
+def sha256_file(path):
+    """SHA-256 of a file, as 64 lowercase hex digits.
+
+    Args:
+        path: file to hash.
+
+    Example:
+
+    >>> sha256_file("model.weights.h5")  # doctest: +SKIP
+    '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08'
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK_BYTES), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_sha256(value, arg="sha256"):
+    """Validates an expected SHA-256 (64 hex digits) and returns it in lower case; None passes."""
+    if value is None:
+        return None
+    text = str(value).strip().lower()
+    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+        raise ValueError(f"`{arg}` must be 64 hexadecimal digits (a SHA-256), received {value!r}.")
+    return text
+
+
+def fetch(url, sha256=None, progress=True):
+    """Downloads a preset archive into the cache and returns its extracted folder.
+
+    With `sha256` given and already cached, nothing is downloaded. Without
+    it, the archive is fetched every time (there is nothing to check a
+    cached copy against) and cached under its computed hash.
+
+    Args:
+        url: `https://...` or `file://...` URL of a `.tar.gz` holding a
+            preset (files at the top level or inside one folder).
+        sha256: expected SHA-256 of the archive (64 hex digits), or None.
+        progress: show a progress bar (bytes).
+
+    Returns:
+        `pathlib.Path` of the preset folder in the cache.
+
+    Raises:
+        PresetUnavailableError: the URL cannot be reached or the transfer
+            stopped early.
+        ChecksumMismatchError: the archive's SHA-256 is not `sha256`.
+        UnsafeArchiveError: a member is absolute, contains `..`, or is a
+            link or special file.
+        ValueError: bad URL scheme or `sha256`; the file is not a complete
+            `.tar.gz`; it holds no `config.json`.
+
+    Example:
+
+    >>> fetch("file:///data/i1_resnet18_coco_64x64.tar.gz")  # doctest: +SKIP
+    PosixPath('/home/me/.cache/keras_integral/presets/3b1f...')
+    """
+    if not isinstance(url, str) or not url.startswith(URL_SCHEMES):
+        raise ValueError(f"`url` must start with one of {URL_SCHEMES}, received {url!r}.")
+    sha256 = check_sha256(sha256)
+    presets = cache_dir() / "presets"
+    if sha256 and (presets / sha256 / "config.json").is_file():
+        return presets / sha256
+    presets.mkdir(parents=True, exist_ok=True)
+    fd, partial = tempfile.mkstemp(prefix=".download-", suffix=".tar.gz", dir=presets)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            actual = _copy_url(url, out, progress)
+        if sha256 and actual != sha256:
+            raise ChecksumMismatchError(
+                f"SHA-256 mismatch for {url}: expected {sha256}, downloaded {actual}. "
+                "The file was discarded and nothing was cached."
+            )
+        target = presets / actual
+        if not (target / "config.json").is_file():
+            _extract_into_cache(partial, target, url)
+        return target
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+
+
+def _copy_url(url, out, progress):
+    """Streams `url` into the open file `out`; returns the SHA-256 of what was written."""
+    try:
+        response = urllib.request.urlopen(url, timeout=_TIMEOUT_S)
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        raise PresetUnavailableError(
+            f"Cannot reach {url}: {getattr(e, 'reason', e)}. Check the address and the network "
+            "(machines without internet can use a local preset folder or a file:// URL)."
+        ) from e
+    digest = hashlib.sha256()
+    with response:
+        length = response.headers.get("Content-Length")
+        total = int(length) if length and length.isdigit() else None
+        bar = keras.utils.Progbar(total, unit_name="byte") if progress else None
+        received = 0
+        try:
+            for chunk in iter(lambda: response.read(_CHUNK_BYTES), b""):
+                out.write(chunk)
+                digest.update(chunk)
+                received += len(chunk)
+                if bar:
+                    bar.update(received)
+        except (OSError, http.client.HTTPException) as e:
+            raise PresetUnavailableError(
+                f"Download of {url} stopped after {received} bytes: {e}. Nothing was cached."
+            ) from e
+    if total is not None and received != total:
+        raise PresetUnavailableError(
+            f"Download of {url} stopped after {received} of {total} bytes. Nothing was cached."
+        )
+    return digest.hexdigest()
+
+
+def _extract_into_cache(archive, target, url):
+    """Extracts `archive` into a temporary folder next to `target`, then renames it into place."""
+    work = Path(tempfile.mkdtemp(prefix=".extract-", dir=target.parent))
+    try:
+        safe_extract(archive, work, source=url)
+        root = _preset_root(work, url)
+        try:
+            os.rename(root, target)
+        except OSError:
+            # Another process finished the same entry first; keep theirs.
+            if not (target / "config.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def safe_extract(archive, dest, source=None):
+    """Extracts a `.tar.gz` into `dest`, refusing anything but plain files and folders inside it.
+
+    Every member is checked before anything is written: absolute names,
+    `..` components, links (symbolic or hard) and devices/FIFOs are refused.
+    Files are written by copying their bytes, never by `tarfile`'s own
+    extraction, so no member can set permissions or ownership.
+
+    Args:
+        archive: path of the `.tar.gz`.
+        dest: existing empty folder to extract into.
+        source: name used in error messages (defaults to `archive`).
+
+    Raises:
+        UnsafeArchiveError: a member fails the checks (the message names it).
+        ValueError: not a complete gzip-compressed tar file.
+
+    Example:
+
+    >>> safe_extract("preset.tar.gz", "/tmp/out")  # doctest: +SKIP
+    """
+    source = source or str(archive)
+    dest = Path(dest)
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            members = tar.getmembers()
+            for member in members:
+                _check_member(member, source)
+            for member in members:
+                path = dest.joinpath(*PurePosixPath(member.name).parts)
+                if member.isdir():
+                    path.mkdir(parents=True, exist_ok=True)
+                    continue
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with tar.extractfile(member) as src, open(path, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as e:
+        raise ValueError(
+            f"{source} is not a complete .tar.gz archive ({type(e).__name__}: {e}); "
+            "it may be truncated. Nothing was cached."
+        ) from e
+
+
+def _check_member(member, source):
+    name = member.name
+    parts = PurePosixPath(name.replace("\\", "/")).parts
+    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        raise UnsafeArchiveError(f"{source}: member {name!r} has an absolute path; refused.")
+    if ".." in parts:
+        raise UnsafeArchiveError(f"{source}: member {name!r} contains '..'; refused.")
+    if member.issym() or member.islnk():
+        raise UnsafeArchiveError(
+            f"{source}: member {name!r} is a link (to {member.linkname!r}); presets hold plain "
+            "files only, refused."
+        )
+    if not (member.isfile() or member.isdir()):
+        raise UnsafeArchiveError(f"{source}: member {name!r} is not a regular file; refused.")
+
+
+def _preset_root(folder, source):
+    """The folder holding `config.json`: `folder` itself or its single sub-folder."""
+    if (folder / "config.json").is_file():
+        return folder
+    entries = list(folder.iterdir())
+    if len(entries) == 1 and (entries[0] / "config.json").is_file():
+        return entries[0]
+    raise ValueError(
+        f"{source} holds no preset: expected config.json at the top level or inside one folder, "
+        f"found {sorted(p.name for p in entries)}."
+    )

@@ -1,0 +1,336 @@
+"""The zoo: save_preset -> from_preset round trips, the cache's checks, and the registry's honesty.
+
+Hashes are recomputed here with hashlib; archives for the attack cases are
+built by hand with tarfile; the registry is read back as plain JSON.
+"""
+
+import hashlib
+import io
+import json
+import re
+import tarfile
+import urllib.request
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+import keras_integral
+from keras_integral import skeletons
+from keras_integral.models import IntegralPoseModel
+from keras_integral.models.pose_model import METHODS_2D
+from keras_integral.models.pose_model import METHODS_3D
+from keras_integral.zoo import ChecksumMismatchError
+from keras_integral.zoo import PresetUnavailableError
+from keras_integral.zoo import UnsafeArchiveError
+from keras_integral.zoo import download
+from keras_integral.zoo import pack_preset
+from keras_integral.zoo import registry
+from keras_integral.zoo import save_preset
+
+SIZE = (64, 64)
+REGISTRY = json.loads((Path(keras_integral.__file__).parent / "zoo" / "presets.json").read_text())
+METADATA = {
+    "description": "test model",
+    "source": "tests/test_zoo.py: 2 steps on random data",
+    "licence": "MIT",
+    "metrics": {"pck@0.05": {"value": None, "note": "random weights, not measured"}},
+}
+
+
+def sha256_of(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path, monkeypatch):
+    """Every test gets its own empty cache."""
+    root = tmp_path / "cache"
+    monkeypatch.setenv("KERAS_INTEGRAL_HOME", str(root))
+    return root / "presets"
+
+
+def cache_entries(presets_dir):
+    return sorted(p.name for p in presets_dir.iterdir()) if presets_dir.exists() else []
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny model after a few training steps, its preset folder, archive and test images."""
+    rng = np.random.default_rng(0)
+    # MobileNetV3-small with a narrow head: 1.3 M parameters keep the files small and fast.
+    model = IntegralPoseModel(backbone="mobilenetv3_small", method="I1", skeleton="coco",
+                              input_size=SIZE, head_filters=32)
+    # Eager steps: tracing the train step would cost far more than the steps themselves.
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), run_eagerly=True)
+    images = rng.uniform(0, 255, (4, *SIZE, 3)).astype("float32")
+    y = {"keypoints": rng.uniform(0, 63, (4, 17, 2)).astype("float32"),
+         "weights": np.ones((4, 17, 2), "float32")}
+    model.fit(images, y, batch_size=2, epochs=1, verbose=0)
+    folder = save_preset(model, tmp_path_factory.mktemp("zoo") / "i1_mobilenetv3_small_test_64x64", METADATA)
+    archive, digest = pack_preset(folder, verbose=False)
+    expected = predict(model, images)
+    return {"model": model, "dir": folder, "archive": archive, "sha256": digest,
+            "images": images, "expected": expected}
+
+
+def predict(model, images):
+    return {k: np.asarray(v) for k, v in model.predict_step(images).items()}
+
+
+def assert_same_predictions(model, trained):
+    out = predict(model, trained["images"])
+    for key in ("keypoints", "scores"):
+        np.testing.assert_array_equal(out[key], trained["expected"][key])
+
+
+def test_preset_folder_has_config_weights_and_verified_metadata(trained):
+    folder = trained["dir"]
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "metadata.json", "model.weights.h5"]
+    metadata = json.loads((folder / "metadata.json").read_text())
+    assert metadata["weights_sha256"] == sha256_of(folder / "model.weights.h5")
+    assert metadata["skeleton"] == "coco" and metadata["input_size"] == list(SIZE)
+    assert metadata["method"] == "I1" and metadata["backbone"] == "mobilenetv3_small"
+    assert metadata["source"] == METADATA["source"] and metadata["licence"] == "MIT"
+    assert metadata["metrics"] == METADATA["metrics"]
+    assert metadata["parameter_count"] == trained["model"].count_params()
+    config = json.loads((folder / "config.json").read_text())
+    assert config["class_name"] == "IntegralPoseModel"
+    assert config["config"]["skeleton"] == "coco"
+
+
+def test_round_trip_local_folder(trained):
+    assert_same_predictions(keras_integral.from_preset(trained["dir"]), trained)
+
+
+def test_round_trip_file_url_then_cache_hit(trained, cache, monkeypatch):
+    url = trained["archive"].resolve().as_uri()
+    assert trained["sha256"] == sha256_of(trained["archive"])
+    model = IntegralPoseModel.from_preset(url, sha256=trained["sha256"])
+    assert_same_predictions(model, trained)
+    assert cache_entries(cache) == [trained["sha256"]]  # no leftovers from the download
+
+    def offline(*args, **kwargs):
+        raise AssertionError("a cached preset with a known sha256 must not be downloaded again")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    assert_same_predictions(keras_integral.from_preset(url, sha256=trained["sha256"]), trained)
+
+
+def test_pack_is_reproducible_and_holds_one_folder(trained, tmp_path):
+    again, digest = pack_preset(trained["dir"], tmp_path / "again.tar.gz", verbose=False)
+    assert digest == trained["sha256"] == sha256_of(again)
+    with tarfile.open(again) as tar:
+        names = sorted(tar.getnames())
+    folder = trained["dir"].name
+    assert names == [f"{folder}/config.json", f"{folder}/metadata.json", f"{folder}/model.weights.h5"]
+
+
+def test_sha256_mismatch_is_refused_and_nothing_cached(trained, cache):
+    url = trained["archive"].resolve().as_uri()
+    wrong = "0" * 64
+    with pytest.raises(ChecksumMismatchError, match=wrong):
+        keras_integral.from_preset(url, sha256=wrong)
+    assert cache_entries(cache) == []
+
+
+def test_tampered_weights_are_refused(trained, tmp_path):
+    folder = tmp_path / "tampered"
+    folder.mkdir()
+    for name in ("config.json", "metadata.json", "model.weights.h5"):
+        (folder / name).write_bytes((trained["dir"] / name).read_bytes())
+    weights = bytearray((folder / "model.weights.h5").read_bytes())
+    weights[-1] ^= 0xFF
+    (folder / "model.weights.h5").write_bytes(bytes(weights))
+    with pytest.raises(ChecksumMismatchError, match="metadata.json"):
+        keras_integral.from_preset(folder)
+
+
+def test_metadata_without_weights_hash_is_refused(trained, tmp_path):
+    folder = tmp_path / "unverifiable"
+    folder.mkdir()
+    for name in ("config.json", "model.weights.h5"):
+        (folder / name).write_bytes((trained["dir"] / name).read_bytes())
+    (folder / "metadata.json").write_text(json.dumps({"source": "?", "licence": "?"}))
+    with pytest.raises(ValueError, match="weights_sha256"):
+        keras_integral.from_preset(folder)
+
+
+def test_missing_preset_file_is_named(trained, tmp_path):
+    folder = tmp_path / "incomplete"
+    folder.mkdir()
+    (folder / "config.json").write_bytes((trained["dir"] / "config.json").read_bytes())
+    with pytest.raises(FileNotFoundError, match="model.weights.h5"):
+        keras_integral.zoo.load_preset(folder)
+
+
+def write_tar(path, members):
+    """members: list of (TarInfo, bytes or None)."""
+    with tarfile.open(path, "w:gz") as tar:
+        for info, data in members:
+            if data is not None:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+            else:
+                tar.addfile(info)
+    return path
+
+
+def file_member(name, data=b"{}"):
+    return tarfile.TarInfo(name), data
+
+
+def link_member(name, target, kind):
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = kind, target
+    return info, None
+
+
+@pytest.mark.parametrize("bad", [
+    file_member("../escaped.json"),
+    file_member("preset/../../escaped.json"),
+    file_member("/tmp/absolute_escaped.json"),
+    link_member("preset/model.weights.h5", "/etc/passwd", tarfile.SYMTYPE),
+    link_member("preset/model.weights.h5", "../../escaped", tarfile.LNKTYPE),
+], ids=["dotdot", "nested-dotdot", "absolute", "symlink-out", "hardlink-out"])
+def test_path_traversal_archives_are_refused(bad, tmp_path, cache):
+    archive = write_tar(tmp_path / "evil.tar.gz", [file_member("preset/config.json"), bad])
+    with pytest.raises(UnsafeArchiveError, match=re.escape(repr(bad[0].name))):
+        keras_integral.from_preset(archive.as_uri())
+    assert not (tmp_path / "escaped.json").exists()
+    assert not Path("/tmp/absolute_escaped.json").exists()
+    assert cache_entries(cache) == []
+
+
+def test_archive_with_files_at_top_level_is_accepted(trained, tmp_path):
+    members = [file_member(name, (trained["dir"] / name).read_bytes())
+               for name in ("config.json", "metadata.json", "model.weights.h5")]
+    archive = write_tar(tmp_path / "flat.tar.gz", members)
+    folder = download.fetch(archive.as_uri(), progress=False)
+    assert folder.name == sha256_of(archive)
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "metadata.json", "model.weights.h5"]
+
+
+def test_truncated_file_leaves_no_cache_entry(trained, tmp_path, cache):
+    data = trained["archive"].read_bytes()
+    truncated = tmp_path / "truncated.tar.gz"
+    truncated.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="truncated"):
+        keras_integral.from_preset(truncated.as_uri())
+    assert cache_entries(cache) == []
+    with pytest.raises(ChecksumMismatchError):
+        keras_integral.from_preset(truncated.as_uri(), sha256=trained["sha256"])
+    assert cache_entries(cache) == []
+
+
+class FailingResponse(io.BytesIO):
+    """An HTTP response that announces `length` bytes, sends `data`, then fails or ends."""
+
+    def __init__(self, data, length, error=None):
+        super().__init__(data)
+        self.headers = {"Content-Length": str(length)}
+        self.error = error
+
+    def read(self, size=-1):
+        chunk = super().read(size)
+        if not chunk and self.error:
+            raise self.error
+        return chunk
+
+
+@pytest.mark.parametrize("error", [ConnectionResetError("connection reset by peer"), None],
+                         ids=["exception-mid-copy", "short-read"])
+def test_interrupted_download_leaves_no_cache_entry(trained, cache, monkeypatch, error):
+    data = trained["archive"].read_bytes()
+    monkeypatch.setattr(download, "_CHUNK_BYTES", 4096)
+    monkeypatch.setattr(urllib.request, "urlopen",
+                        lambda url, timeout: FailingResponse(data[:10000], len(data), error))
+    with pytest.raises(PresetUnavailableError, match="stopped after 10000"):
+        keras_integral.from_preset("https://example.invalid/preset.tar.gz", progress=False)
+    assert cache_entries(cache) == []
+
+
+def test_unreachable_urls_say_so(tmp_path, cache):
+    missing = (tmp_path / "nowhere.tar.gz").as_uri()
+    with pytest.raises(PresetUnavailableError, match=re.escape(missing)):
+        keras_integral.from_preset(missing)
+    # Port 9 (discard) on loopback: refused at once, no internet needed.
+    with pytest.raises(PresetUnavailableError, match="Cannot reach https://127.0.0.1:9/"):
+        keras_integral.from_preset("https://127.0.0.1:9/preset.tar.gz", progress=False)
+    with pytest.raises(ValueError, match="Unsupported URL"):
+        keras_integral.from_preset("ftp://example.invalid/preset.tar.gz")
+    assert cache_entries(cache) == []
+
+
+def test_unknown_name_lists_the_known_names():
+    known = list(REGISTRY["presets"]) + list(REGISTRY["official_checkpoints"])
+    with pytest.raises(ValueError) as info:
+        keras_integral.from_preset("i1_resnet50_mpi_256x256")
+    for name in known:
+        assert name in str(info.value)
+    assert "Did you mean 'i1_resnet50_mpii_256x256'" in str(info.value)
+
+
+@pytest.mark.parametrize("name", [n for n, e in REGISTRY["presets"].items() if not e["sha256"]])
+def test_unpublished_presets_raise_with_their_url(name, monkeypatch):
+    def offline(*args, **kwargs):
+        raise AssertionError("an unpublished preset must not touch the network")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    with pytest.raises(PresetUnavailableError, match="not yet published") as info:
+        keras_integral.from_preset(name)
+    assert REGISTRY["presets"][name]["url"] in str(info.value)
+
+
+@pytest.mark.parametrize("name", list(REGISTRY["official_checkpoints"]))
+def test_official_checkpoints_point_to_convert(name):
+    entry = registry.info(name)
+    assert entry["kind"] == "official checkpoint"
+    assert entry["url"].startswith("https://www.dropbox.com/") and name in entry["url"]
+    with pytest.raises(PresetUnavailableError, match="keras-integral zoo convert"):
+        registry.download(name)
+
+
+def test_registry_entries_are_consistent_and_claim_no_metrics():
+    pattern = re.compile(r"(r1|h[123]|istar|i[123])_([a-z0-9_]+?)_([a-z0-9]+)_(\d+)x(\d+)")
+    for name, entry in REGISTRY["presets"].items():
+        match = pattern.fullmatch(name)
+        assert match, name
+        method, backbone, dataset, h, w = match.groups()
+        assert method == entry["method"].lower().replace("*", "star"), name
+        assert (backbone, dataset) == (entry["backbone"], entry["dataset"]), name
+        assert [int(h), int(w)] == entry["input_size"], name
+        assert entry["url"].startswith("https://") and entry["url"].endswith(f"/{name}.tar.gz")
+        skeletons.get(entry["skeleton"])
+        assert entry["method"] in (METHODS_3D if entry["depth_bins"] else METHODS_2D), name
+        if entry["sha256"] is None:
+            assert entry["status"] == "not yet published"
+            for metric in entry["metrics"].values():
+                assert metric["value"] is None and metric["note"], name
+        for metric in entry["metrics"].values():
+            assert metric["value"] is None or metric["command"], name
+    rows = keras_integral.zoo.list_presets()
+    assert [r["name"] for r in rows] == list(REGISTRY["presets"]) + list(REGISTRY["official_checkpoints"])
+    info = keras_integral.zoo.info("i1_resnet50_mpii_256x256")
+    assert info["url"] == REGISTRY["presets"]["i1_resnet50_mpii_256x256"]["url"]
+    assert info["cached_at"] is None
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"licence": ""}, "licence"),
+    ({"metrics": {"pck": {"value": 0.9}}}, "command"),
+    ({"metrics": {"pck": {"value": None}}}, "note"),
+    ({"skeleton": "mpii"}, "contradicts"),
+])
+def test_save_preset_refuses_bad_metadata(trained, tmp_path, change, message):
+    with pytest.raises(ValueError, match=message):
+        save_preset(trained["model"], tmp_path / "p", {**METADATA, **change})
+    assert not (tmp_path / "p").exists()
+    assert list(tmp_path.iterdir()) == []  # no temporary folder left behind
+
+
+def test_save_preset_does_not_overwrite_by_default(trained, tmp_path):
+    (tmp_path / "p").mkdir()
+    with pytest.raises(ValueError, match="overwrite=True"):
+        save_preset(trained["model"], tmp_path / "p", METADATA)
