@@ -3,3 +3,5 @@
 __version__ = "0.1.0"
 
 from keras_integral import skeletons  # noqa: E402,F401
+# The zoo entry point: a model from a registry name, a preset folder or a URL.
+from keras_integral.zoo import from_preset  # noqa: E402,F401

@@ -495,3 +495,10 @@ class IntegralPoseModel(keras.Model):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+    @classmethod
+    def from_preset(cls, preset, sha256=None):
+        """Loads a preset: registry name, folder or URL (see `keras_integral.zoo.from_preset`)."""
+        from keras_integral.zoo import from_preset  # the zoo imports this module
+
+        return from_preset(preset, sha256=sha256)
