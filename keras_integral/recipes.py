@@ -78,6 +78,7 @@ class Recipe:
     depth_range_mm: float = 2000.0
     joint_loss: str = "l1"
     head_filters: int = 256
+    num_stages: int = 1  # > 1: the multi-stage model (MS-H1, MS-I1; Table 4)
     # Training.
     batch_size: int = 32  # global, split across replicas
     epochs: int = 140
@@ -102,6 +103,7 @@ class Recipe:
             heatmap_size=tuple(self.heatmap_size) if self.heatmap_size else None,
             depth_bins=self.depth_bins, two_step=self.two_step, depth_range_mm=self.depth_range_mm,
             joint_loss=self.joint_loss, head_filters=self.head_filters,
+            **({"num_stages": self.num_stages} if self.num_stages > 1 else {}),
         )
 
 
@@ -175,6 +177,8 @@ def recipe_from_dict(values, source="<recipe>"):
         _fail(source, "mix_annotations", "mix_dataset needs mix_annotations and mix_images.")
     if not 0.0 < recipe.mix_fraction < 1.0:
         _fail(source, "mix_fraction", f"must be between 0 and 1, got {recipe.mix_fraction}.")
+    if recipe.num_stages < 1:
+        _fail(source, "num_stages", f"must be at least 1, got {recipe.num_stages}.")
     if recipe.phase_switch_epoch is not None and recipe.method not in ("I1", "I2", "I3"):
         _fail(source, "phase_switch_epoch", f"applies to I1, I2, I3 only, not {recipe.method!r}.")
     return recipe

@@ -39,6 +39,7 @@ from keras_integral.data import coco
 from keras_integral.data import h36m
 from keras_integral.data import mpii
 from keras_integral.data import pipeline
+from keras_integral.models.multistage import MultiStagePoseModel
 from keras_integral.models.pose_model import IntegralPoseModel
 from keras_integral.recipes import dump_recipe
 
@@ -262,7 +263,8 @@ def _is_chief():
 def build_model(recipe, strategy=None):
     """The recipe's `IntegralPoseModel`, compiled; under `strategy`'s scope when given."""
     with strategy.scope() if strategy else _null_scope():
-        model = IntegralPoseModel(**recipe.model_kwargs)
+        model_class = MultiStagePoseModel if recipe.num_stages > 1 else IntegralPoseModel
+        model = model_class(**recipe.model_kwargs)
         if strategy is not None and strategy.num_replicas_in_sync > 1 and recipe.sync_batchnorm:
             for layer in model._flatten_layers(include_self=False):
                 if isinstance(layer, keras.layers.BatchNormalization):
