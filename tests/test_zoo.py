@@ -190,16 +190,19 @@ def link_member(name, target, kind):
 @pytest.mark.parametrize("bad", [
     file_member("../escaped.json"),
     file_member("preset/../../escaped.json"),
-    file_member("/tmp/absolute_escaped.json"),
+    "absolute",  # built in the test: an absolute path inside tmp_path
     link_member("preset/model.weights.h5", "/etc/passwd", tarfile.SYMTYPE),
     link_member("preset/model.weights.h5", "../../escaped", tarfile.LNKTYPE),
 ], ids=["dotdot", "nested-dotdot", "absolute", "symlink-out", "hardlink-out"])
 def test_path_traversal_archives_are_refused(bad, tmp_path, cache):
+    if bad == "absolute":
+        bad = file_member(str(tmp_path / "absolute_escaped.json"))
     archive = write_tar(tmp_path / "evil.tar.gz", [file_member("preset/config.json"), bad])
     with pytest.raises(UnsafeArchiveError, match=re.escape(repr(bad[0].name))):
         keras_integral.from_preset(archive.as_uri())
     assert not (tmp_path / "escaped.json").exists()
-    assert not Path("/tmp/absolute_escaped.json").exists()
+    assert not (tmp_path / "absolute_escaped.json").exists()
+    assert not list(tmp_path.rglob("escaped*"))
     assert cache_entries(cache) == []
 
 
