@@ -116,6 +116,8 @@ def test_round_trip_file_url_then_cache_hit(trained, cache, monkeypatch):
 
     monkeypatch.setattr(urllib.request, "urlopen", offline)
     assert_same_predictions(keras_integral.from_preset(url, sha256=trained["sha256"]), trained)
+    # A local archive path is the same as its file:// URL.
+    assert_same_predictions(keras_integral.from_preset(str(trained["archive"]), sha256=trained["sha256"]), trained)
 
 
 def test_pack_is_reproducible_and_holds_one_folder(trained, tmp_path):

@@ -19,6 +19,7 @@ import gzip
 import hashlib
 import http.client
 import os
+import re
 import shutil
 import tarfile
 import tempfile
@@ -240,7 +241,7 @@ def safe_extract(archive, dest, source=None):
 def _check_member(member, source):
     name = member.name
     parts = PurePosixPath(name.replace("\\", "/")).parts
-    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+    if name.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", name):
         raise UnsafeArchiveError(f"{source}: member {name!r} has an absolute path; refused.")
     if ".." in parts:
         raise UnsafeArchiveError(f"{source}: member {name!r} contains '..'; refused.")

@@ -105,13 +105,19 @@ def _full_metadata(model, metadata):
         raise ValueError(f"`metadata` must be a dict, received {type(metadata).__name__}.")
     missing = [key for key in REQUIRED_METADATA if not metadata.get(key)]
     if missing:
-        raise ValueError(f"`metadata` needs non-empty {missing} (how the weights were made, and their licence).")
+        raise ValueError(
+            f"`metadata` needs non-empty {missing} (how the weights were made, and their licence)."
+        )
     metrics = metadata.get("metrics", {})
     if not isinstance(metrics, dict):
-        raise ValueError(f"`metadata['metrics']` must be a dict of name -> {{value, command}}, received {metrics!r}.")
+        raise ValueError(
+            f"`metadata['metrics']` must be a dict of name -> {{value, command}}, received {metrics!r}."
+        )
     for name, metric in metrics.items():
         if not isinstance(metric, dict) or "value" not in metric:
-            raise ValueError(f"`metadata['metrics'][{name!r}]` must be a dict with 'value', received {metric!r}.")
+            raise ValueError(
+                f"`metadata['metrics'][{name!r}]` must be a dict with 'value', received {metric!r}."
+            )
         if metric["value"] is None and not metric.get("note"):
             raise ValueError(f"`metadata['metrics'][{name!r}]` has value None: add a 'note' saying why.")
         if metric["value"] is not None and not metric.get("command"):
@@ -238,13 +244,14 @@ def pack_preset(preset_dir, archive=None, verbose=True):
     files = sorted(p for p in preset_dir.iterdir() if p.is_file() and not p.is_symlink())
     partial = archive.with_name(f".{archive.name}.partial")
     try:
-        with open(partial, "wb") as raw, gzip.GzipFile("", "wb", compresslevel=6, fileobj=raw, mtime=0) as gz:
-            with tarfile.open(fileobj=gz, mode="w", format=tarfile.GNU_FORMAT) as tar:
-                for path in files:
-                    data = path.read_bytes()
-                    info = tarfile.TarInfo(f"{preset_dir.name}/{path.name}")
-                    info.size, info.mode, info.mtime = len(data), 0o644, 0
-                    tar.addfile(info, io.BytesIO(data))
+        with open(partial, "wb") as raw, \
+                gzip.GzipFile("", "wb", compresslevel=6, fileobj=raw, mtime=0) as gz, \
+                tarfile.open(fileobj=gz, mode="w", format=tarfile.GNU_FORMAT) as tar:
+            for path in files:
+                data = path.read_bytes()
+                info = tarfile.TarInfo(f"{preset_dir.name}/{path.name}")
+                info.size, info.mode, info.mtime = len(data), 0o644, 0
+                tar.addfile(info, io.BytesIO(data))
         os.replace(partial, archive)
     finally:
         if partial.exists():

@@ -99,8 +99,8 @@ def info(name):
 
     Example:
 
-    >>> info("i1_resnet50_mpii_256x256")["url"]
-    'https://github.com/keras-integral/keras-integral/releases/download/presets-v1/i1_resnet50_mpii_256x256.tar.gz'
+    >>> info("i1_resnet50_mpii_256x256")["status"]
+    'not yet published'
     """
     entry = _lookup(name)
     if name in _registry()["official_checkpoints"]:
