@@ -113,6 +113,29 @@ def cmd_synth(args):
           f"H36M: {written['h36m_annotations']}).")
 
 
+def cmd_zoo(args):
+    import json
+
+    from keras_integral.zoo import registry
+
+    if args.zoo_command == "list":
+        rows = registry.list_presets()
+        width = max(len(r["name"]) for r in rows)
+        for r in rows:
+            size = "x".join(str(v) for v in r["input_size"]) if r.get("input_size") else "-"
+            print(f"{r['name']:<{width}}  {r['kind']:<19}  {r['skeleton'] or '-':<7}  {size:<8}  {r['status']}")
+    elif args.zoo_command == "info":
+        print(json.dumps(registry.info(args.name), indent=2))
+    elif args.zoo_command == "download":
+        print(registry.download(args.name, sha256=args.sha256))
+    else:
+        from keras_integral.zoo import convert_official
+
+        out = convert_official.convert(args.checkpoint, args.out, input_size=args.input_size,
+                                       skeleton=args.skeleton, depth_range_mm=args.depth_range_mm)
+        print(f"Preset written to {out}; load it with keras_integral.from_preset({str(out)!r}).")
+
+
 def cmd_demo(args):
     from keras_integral.demo import run_demo
 
@@ -193,6 +216,29 @@ def build_parser():
     p.set_defaults(func=cmd_synth)
 
     p = commands.add_parser(
+        "zoo", help="list, inspect, download and import pretrained models",
+        description="The model zoo: `list` the registry, `info NAME`, `download NAME` into the cache "
+                    "($KERAS_INTEGRAL_HOME, default ~/.cache/keras_integral), `convert FILE.pth.tar` to import "
+                    "one of the authors' PyTorch checkpoints as a preset (needs the [convert] extra).",
+        epilog="example: keras-integral zoo convert model_chall_train_152ft_384x288.pth.tar --out chall_train",
+    )
+    zoo = p.add_subparsers(dest="zoo_command", required=True, metavar="ZOO_COMMAND")
+    zoo.add_parser("list", help="the registry's presets and the authors' checkpoints")
+    q = zoo.add_parser("info", help="everything the registry knows about one entry")
+    q.add_argument("name")
+    q = zoo.add_parser("download", help="download a preset into the cache (sha256-checked)")
+    q.add_argument("name")
+    q.add_argument("--sha256", help="expected sha256 of the archive")
+    q = zoo.add_parser("convert", help="import an authors' .pth.tar checkpoint as a preset folder")
+    q.add_argument("checkpoint", help="the .pth.tar file")
+    q.add_argument("--out", required=True, help="preset folder to write")
+    q.add_argument("--input-size", type=_size, default=(384, 288),
+                   help="HEIGHTxWIDTH it was trained at (their challenge models: 384x288)")
+    q.add_argument("--skeleton", default="h36m18", choices=("h36m18", "h36m"))
+    q.add_argument("--depth-range-mm", type=float, default=2000.0, help="their rect_3d_width")
+    p.set_defaults(func=cmd_zoo)
+
+    p = commands.add_parser(
         "demo", help="the whole library end to end on a generated data set (about 10 min on 2 CPU cores)",
         description="Generate a synthetic pose set, train ResNet-18 I1 and its H1 baseline the same way, "
                     "evaluate both (COCO AP, PCK at fine thresholds, PCK curves), export I1 to SavedModel, "
@@ -213,7 +259,12 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (ValueError, FileNotFoundError) as error:
+    except Exception as error:
+        from keras_integral.zoo.download import PresetUnavailableError
+
+        # Bad input and unreachable presets are the user's to fix: one line, no traceback.
+        if not isinstance(error, (ValueError, FileNotFoundError, PresetUnavailableError)):
+            raise
         print(f"keras-integral {args.command}: error: {error}", file=sys.stderr)
         return 2
     return 0
