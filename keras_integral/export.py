@@ -378,12 +378,12 @@ def _int8_model(converter, fp32, crops):
 
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = dataset
-    options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=[])
+    options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=float_decoding_nodes(fp32))
     debugger = tf.lite.experimental.QuantizationDebugger(
         converter=converter, debug_dataset=dataset, debug_options=options
     )
     content = debugger.get_nondebug_quantized_model()
-    pass
+    _check_int8_layout(content)
     return content
 
 
