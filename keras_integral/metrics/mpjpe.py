@@ -22,17 +22,8 @@ Example:
 
 import numpy as np
 
+from keras_integral.metrics.pck import check_points
 from keras_integral.metrics.pck import joint_mask
-
-
-def _check_points(pred, gt):
-    pred = np.asarray(pred, np.float64)
-    gt = np.asarray(gt, np.float64)
-    if pred.ndim != 3 or pred.shape != gt.shape:
-        raise ValueError(
-            f"pred and gt must both have shape (n, joints, dims), got pred {pred.shape} and gt {gt.shape}."
-        )
-    return pred, gt
 
 
 def root_relative(points, root=0):
@@ -74,7 +65,7 @@ def mpjpe(pred, gt, weights=None):
     >>> mpjpe(np.array([[[3.0, 4.0, 0.0], [0.0, 0.0, 0.0]]]), np.zeros((1, 2, 3))).tolist()
     [2.5]
     """
-    pred, gt = _check_points(pred, gt)
+    pred, gt = check_points(pred, gt)
     counted = joint_mask(weights, pred.shape[:2])
     error = np.linalg.norm(pred - gt, axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -88,7 +79,7 @@ def _procrustes(pred, gt, with_scale):
     cross-covariance, with `d = -1` where `det(V U^T) < 0`, else 1: flipping the last singular
     vector keeps it a proper rotation, as the authors' `rigid_transform_3D`.
     """
-    pred, gt = _check_points(pred, gt)
+    pred, gt = check_points(pred, gt)
     mu_pred = pred.mean(axis=1, keepdims=True)
     mu_gt = gt.mean(axis=1, keepdims=True)
     x, y = pred - mu_pred, gt - mu_gt

@@ -60,7 +60,8 @@ def joint_mask(weights, shape, name="weights"):
     return positive.all(axis=-1) if weights.ndim == 3 else positive
 
 
-def _check_points(pred, gt):
+def check_points(pred, gt):
+    """`pred`, `gt` as float64 arrays of one shape `(n, joints, dims)`, or a ValueError naming both shapes."""
     pred = np.asarray(pred, np.float64)
     gt = np.asarray(gt, np.float64)
     if pred.ndim != 3 or pred.shape != gt.shape:
@@ -94,7 +95,7 @@ def pck(pred, gt, normalizer, weights, threshold, exclude=()):
     >>> float(r["mean"])     # error sqrt(2) <= 0.2 * 10
     100.0
     """
-    pred, gt = _check_points(pred, gt)
+    pred, gt = check_points(pred, gt)
     n, joints = pred.shape[:2]
     normalizer = np.broadcast_to(np.asarray(normalizer, np.float64), (n,))
     bad = np.flatnonzero(~(normalizer > 0) | ~np.isfinite(normalizer))
