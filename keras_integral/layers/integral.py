@@ -58,6 +58,17 @@ def _volume_softmax(logits):
     return ops.reshape(probs, (-1, joints) + spatial)  # (batch, joints, *spatial)
 
 
+def _volume_marginals(heatmaps):
+    """(batch, h, w, depth, joints) logits -> x, y, z marginals, each (batch, joints, n) (Eq. 5).
+
+    One pass over the volume sums out depth; x and y then come from the small
+    (h, w) map, z from a second pass.
+    """
+    probs = _volume_softmax(heatmaps)  # (batch, joints, h, w, depth)
+    plane = ops.sum(probs, axis=4)  # (batch, joints, h, w)
+    return [ops.sum(plane, axis=2), ops.sum(plane, axis=3), ops.sum(probs, axis=(2, 3))]
+
+
 @keras.saving.register_keras_serializable(package="keras_integral")
 class IntegralRegression2D(keras.layers.Layer):
     """Soft-argmax over 2D heat maps: `(batch, h, w, joints)` -> `(batch, joints, 2)`.
@@ -138,11 +149,8 @@ class IntegralRegression3D(keras.layers.Layer):
 
     def call(self, heatmaps):
         _check_input_shape(self, heatmaps.shape, 5, "(batch, h, w, depth, joints)")
-        probs = _volume_softmax(heatmaps)  # (batch, joints, h, w, depth)
-        x = _expected_index(ops.sum(probs, axis=(2, 4)), axis=-1)
-        y = _expected_index(ops.sum(probs, axis=(3, 4)), axis=-1)
-        z = _expected_index(ops.sum(probs, axis=(2, 3)), axis=-1)
-        return ops.stack([x, y, z], axis=-1)
+        marginals = _volume_marginals(heatmaps)
+        return ops.stack([_expected_index(m, axis=-1) for m in marginals], axis=-1)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], input_shape[-1], 3)
@@ -185,12 +193,7 @@ class MarginalIntegral3D(keras.layers.Layer):
 
     def call(self, heatmaps):
         _check_input_shape(self, heatmaps.shape, 5, "(batch, h, w, depth, joints)")
-        probs = _volume_softmax(heatmaps)  # (batch, joints, h, w, depth)
-        marginals = [  # (batch, joints, n) for x, y, z   (Eq. 5)
-            ops.sum(probs, axis=(2, 4)),
-            ops.sum(probs, axis=(3, 4)),
-            ops.sum(probs, axis=(2, 3)),
-        ]
+        marginals = _volume_marginals(heatmaps)  # (batch, joints, n) for x, y, z
         coords = ops.stack([_expected_index(m, axis=-1) for m in marginals], axis=-1)  # Eq. 6
         mx, my, mz = (ops.transpose(m, (0, 2, 1)) for m in marginals)
         return coords, mx, my, mz
