@@ -113,6 +113,24 @@ def cmd_synth(args):
           f"H36M: {written['h36m_annotations']}).")
 
 
+def cmd_export(args):
+    from keras_integral.export import export, representative_crops
+    from keras_integral.recipes import load_recipe
+    from keras_integral.training import load_split
+
+    recipe = load_recipe(args.recipe)
+    records = load_split(recipe, args.data_dir, "val") or load_split(recipe, args.data_dir, "train")
+    model = load_model(args.model)
+    crops = representative_crops(records, model, num=args.num_crops)
+    manifest = export(model, args.out, formats=args.formats, quantize=args.quantize, representative_data=crops,
+                      allow_parity_loss=args.allow_parity_loss)
+    for name, artifact in manifest["artifacts"].items():
+        parity = artifact["parity"]
+        print(f"{name:<12} {artifact['path']:<22} mean {parity['mean_px']:.4g} px, max {parity['max_px']:.4g} px "
+              f"(target: {parity['target']['statistic']} <= {parity['target']['px']} px){'' if parity['within_target'] else '  OUTSIDE TARGET'}")
+    print(f"Manifest: {os.path.join(args.out, 'manifest.json')}")
+
+
 def cmd_zoo(args):
     import json
 
@@ -214,6 +232,27 @@ def build_parser():
     p.add_argument("--image-size", type=_size, default=(256, 256), help="HEIGHT or HEIGHTxWIDTH (default 256)")
     p.add_argument("--val-fraction", type=float, default=0.1, help="share of images in the COCO val split")
     p.set_defaults(func=cmd_synth)
+
+    p = commands.add_parser(
+        "export", help="SavedModel, TFLite fp32/fp16/int8 and ONNX, with parity against Keras",
+        description="Write deployable artifacts of a model and manifest.json (input spec, skeleton, output units, "
+                    "sha256 of every file, keypoint error of each artifact against Keras on real crops from the "
+                    "recipe's data, which also calibrate int8). An artifact outside its parity target is an "
+                    "error unless --allow-parity-loss.",
+        epilog="example: keras-integral export runs/q/model.keras --recipe recipes/synthetic/quickstart.yaml "
+               "--data-dir synth --out exported",
+    )
+    p.add_argument("model", help="a .keras file or a zoo preset (name, folder or URL)")
+    p.add_argument("--recipe", required=True, help="recipe YAML whose data give the representative crops")
+    p.add_argument("--data-dir", required=True, help="directory the recipe's data paths are relative to")
+    p.add_argument("--out", required=True, help="output folder (new or empty)")
+    p.add_argument("--formats", nargs="+", default=["saved_model", "tflite", "onnx"],
+                   choices=["saved_model", "tflite", "onnx"])
+    p.add_argument("--quantize", nargs="+", default=["fp32", "fp16", "int8"], choices=["fp32", "fp16", "int8"],
+                   help="TFLite variants")
+    p.add_argument("--num-crops", type=int, default=128, help="representative crops (calibration and parity)")
+    p.add_argument("--allow-parity-loss", action="store_true", help="record, do not fail on, parity misses")
+    p.set_defaults(func=cmd_export)
 
     p = commands.add_parser(
         "zoo", help="list, inspect, download and import pretrained models",

@@ -9,7 +9,7 @@ import pytest
 
 from keras_integral import cli
 
-COMMANDS = ("train", "evaluate", "predict", "synth", "zoo", "demo")
+COMMANDS = ("train", "evaluate", "predict", "synth", "export", "zoo", "demo")
 
 
 @pytest.mark.parametrize("command", COMMANDS)
