@@ -18,7 +18,8 @@ Usage:
     # next to them adds the Keras row, needs keras_integral):
     python export/benchmark.py --export-dir exported/
 
-A `--build` spec is `backbone:method:size`; its artifacts are exported with
+A `--build` spec is `backbone:method:size[:head_filters]` (head filters
+default to the paper's 256); its artifacts are exported with
 `keras_integral.export.export` (calibrated on noise, parity not enforced:
 random weights are fine for latency, not for accuracy).
 """
@@ -112,18 +113,22 @@ def tf_latency(kind, path, threads, runs, passes):
 
 
 def build_and_export(spec, out_root):
-    """`backbone:method:size` -> export directory with model.keras and every artifact."""
+    """`backbone:method:size[:head_filters]` -> export directory with model.keras and every artifact."""
     import keras
 
     from keras_integral import export as export_lib
     from keras_integral.models.pose_model import IntegralPoseModel
 
     try:
-        backbone, method, size = spec.split(":")
-        size = int(size)
+        backbone, method, size, *filters = spec.split(":")
+        size, filters = int(size), [int(f) for f in filters]
+        if len(filters) > 1:
+            raise ValueError
     except ValueError:
-        raise SystemExit(f"--build expects backbone:method:size (e.g. resnet18:I1:128), got {spec!r}.") from None
-    model = IntegralPoseModel(backbone=backbone, method=method, skeleton="coco", input_size=(size, size))
+        raise SystemExit(f"--build expects backbone:method:size[:head_filters] (e.g. resnet18:I1:128), "
+                         f"got {spec!r}.") from None
+    model = IntegralPoseModel(backbone=backbone, method=method, skeleton="coco", input_size=(size, size),
+                              head_filters=filters[0] if filters else 256)
     out_dir = os.path.join(out_root, spec.replace(":", "_").replace("*", "star"))
     noise = np.random.default_rng(0).uniform(0, 255, (8, size, size, 3)).astype(np.float32)
     print(f"exporting {spec} ...", file=sys.stderr, flush=True)
@@ -163,7 +168,8 @@ def model_name(export_dir):
     with open(manifest) as f:
         m = json.load(f)
     h, w = m["input"]["shape"][1:3]
-    return f"{m['model']['name']} {h}x{w}"
+    filters = m["model"]["config"].get("head_filters", 256)
+    return f"{m['model']['name']} {h}x{w}" + (f" head {filters}" if filters != 256 else "")
 
 
 def measure(rows, threads, runs, passes):
@@ -186,13 +192,12 @@ def measure(rows, threads, runs, passes):
 
 
 def table(rows, results, threads):
-    keras_row = {}
+    """The latency table: ms per thread count, then the ratios to Keras and to the peer."""
+    keras_row = {model: i for i, (model, label, _, _) in enumerate(rows) if label == "keras"}
     peer_row = next((i for i, r in enumerate(rows) if r[0] == "peer"), None)
-    for i, (model, label, _, _) in enumerate(rows):
-        if label == "keras":
-            keras_row[model] = i
-    header = ["model", "artifact"] + [f"{n} thr ms" for n in threads]
-    header += [f"/keras {n} thr" for n in threads] + ([f"/peer {n} thr" for n in threads] if peer_row is not None else [])
+    header = ["model", "artifact"] + [f"{n} thr ms" for n in threads] + [f"/keras {n} thr" for n in threads]
+    if peer_row is not None:
+        header += [f"/peer {n} thr" for n in threads]
     lines = [header]
     for i, (model, label, _, _) in enumerate(rows):
         cells = [model, label] + [f"{results[(i, n)]:.1f}" for n in threads]
@@ -209,7 +214,7 @@ def table(rows, results, threads):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--export-dir", action="append", default=[], help="an export directory; repeatable")
-    parser.add_argument("--build", action="append", default=[], metavar="BACKBONE:METHOD:SIZE",
+    parser.add_argument("--build", action="append", default=[], metavar="BACKBONE:METHOD:SIZE[:FILTERS]",
                         help="build a random-weight model and export it (needs keras_integral); repeatable")
     parser.add_argument("--peer", default=DEFAULT_PEER, help="peer .tflite (default: %(default)s)")
     parser.add_argument("--runs", type=int, default=50, help="timed calls per latency")
@@ -226,7 +231,10 @@ def main(argv=None):
 
     with tempfile.TemporaryDirectory() as tmp:
         dirs = list(args.export_dir) + [build_and_export(spec, tmp) for spec in args.build]
-        rows = [(model_name(d), label, kind, path) for d in dirs for label, kind, path in artifacts_of(d)]
+        names = [model_name(d) for d in dirs]
+        names = [n if names.count(n) == 1 else f"{n} ({os.path.basename(os.path.normpath(d))})"
+                 for n, d in zip(names, dirs)]
+        rows = [(name, label, kind, path) for name, d in zip(names, dirs) for label, kind, path in artifacts_of(d)]
         if os.path.isfile(args.peer):
             rows.append(("peer", os.path.basename(args.peer), "peer", args.peer))
         else:
