@@ -65,6 +65,7 @@ PCK_ALPHAS = np.linspace(0.0, 0.5, 51)  # the MPII evaluation's 0:0.01:0.5
 # side times [0, 0.1] spans roughly PCKh's [0, 0.5] at finer steps.
 BOX_PCK_ALPHAS = np.linspace(0.0, 0.1, 51)
 BOX_PCK_REPORTED = (0.02, 0.05, 0.1)
+SHEET_TILE_PX = 192
 # Simple Baselines / HRNet COCO evaluation: joints above this score enter the
 # person score; people more similar than this OKS are suppressed.
 COCO_JOINT_SCORE_THRESHOLD = 0.2
@@ -281,7 +282,7 @@ def _predict(model, records, skeleton, input_size, flip_test, batch_size, max_sh
         keypoints.append(crops_to_image(kp, crop_to_image=meta["crop_to_image"].numpy()))
         scores.append(sc)
         for crop, crop_kp, crop_sc in zip(crops[: max_sheet_images - len(sheet)], kp, sc):
-            sheet.append(draw_skeleton(np.clip(np.round(crop), 0, 255).astype(np.uint8), crop_kp, crop_sc, skeleton))
+            sheet.append(_sheet_tile(crop, crop_kp, crop_sc, skeleton))
         step += 1
         progbar.update(step)
     if step < progbar.target:  # skipped images made fewer batches: close the bar
@@ -294,6 +295,17 @@ def _predict(model, records, skeleton, input_size, flip_test, batch_size, max_sh
         "sheet": sheet,
         "skipped": dataset.skipped_images.paths,
     }
+
+
+def _sheet_tile(crop, keypoints, scores, skeleton):
+    """A crop with its predicted skeleton, enlarged to at least SHEET_TILE_PX so small inputs stay readable."""
+    factor = max(1, math.ceil(SHEET_TILE_PX / max(crop.shape[:2])))
+    image = np.clip(np.round(crop), 0, 255).astype(np.uint8)
+    if factor > 1:
+        image = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
+        keypoints = keypoints.copy()
+        keypoints[..., :2] = (keypoints[..., :2] + 0.5) * factor - 0.5  # pixel centres stay centres
+    return draw_skeleton(image, keypoints, scores, skeleton)
 
 
 def _ground_truth(records, skeleton):

@@ -2,6 +2,7 @@
 loaders; known errors give hand-computed metrics; batch size does not matter; files are written."""
 
 import json
+import math
 from pathlib import Path
 
 import cv2
@@ -11,7 +12,7 @@ import pytest
 from keras_integral import skeletons
 from keras_integral.data import coco, h36m, mpii, pipeline, synthetic
 from keras_integral.data.records import PoseRecord
-from keras_integral.evaluate import evaluate, plot_pck_curves
+from keras_integral.evaluate import SHEET_TILE_PX, evaluate, plot_pck_curves
 from tests.test_inference import LookupOracle, crop_window, to_crop
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "samples"
@@ -166,10 +167,11 @@ def test_files_are_written_and_unreadable_images_are_counted(synth, tmp_path):
     assert len(results) == len(records) and len(results[0]["keypoints"]) == 51
 
     sheet = cv2.imread(str(out / "contact_sheet.png"))
-    assert sheet.shape == (2 * SIZE[0], 4 * SIZE[1], 3)  # 5 crops, 4 per row
-    assert not sheet[SIZE[0]:, SIZE[1]:].any()  # the three empty cells
+    tile = [SIZE[0] * math.ceil(SHEET_TILE_PX / max(SIZE)), SIZE[1] * math.ceil(SHEET_TILE_PX / max(SIZE))]
+    assert sheet.shape == (2 * tile[0], 4 * tile[1], 3)  # 5 enlarged crops, 4 per row
+    assert not sheet[tile[0]:, tile[1]:].any()  # the three empty cells
     # The skeleton is drawn: pixels of the side colours (BGR on disk) appear on the first crop.
-    first = sheet[: SIZE[0], : SIZE[1]].reshape(-1, 3).tolist()
+    first = sheet[: tile[0], : tile[1]].reshape(-1, 3).tolist()
     assert [0, 140, 255] in first and [255, 140, 0] in first
 
     curve = cv2.imread(str(out / "pck_curve.png"))
