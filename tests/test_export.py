@@ -20,6 +20,7 @@ from keras_integral import export as export_lib
 from keras_integral import skeletons
 from keras_integral.data import coco, pipeline
 from keras_integral.models.pose_model import IntegralPoseModel
+from keras_integral.zoo import from_preset, pack_preset, save_preset
 
 SIZE = (64, 64)
 TARGET = {"fp32": ("max", 1e-3), "fp16": ("mean", 0.05 * 64 / 256), "int8": ("mean", 1.0 * 64 / 256)}
@@ -32,13 +33,31 @@ def coco_records():
 
 
 @pytest.fixture(scope="module")
-def trained(coco_records):
+def zoo_cache(tmp_path_factory):
+    """The zoo's download cache in a temporary folder for this module."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("KERAS_INTEGRAL_HOME", str(tmp_path_factory.mktemp("cache")))
+        yield patch
+
+
+@pytest.fixture(scope="module")
+def trained(coco_records, tmp_path_factory, zoo_cache):
     """A tiny model trained for 20 steps on the COCO sample crops (peaked heat maps, unlike random weights)."""
     keras.utils.set_random_seed(0)
     model = IntegralPoseModel(backbone="resnet18", method="I*", skeleton="coco", input_size=SIZE, head_filters=64)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     model.fit(pipeline.make_dataset(coco_records, "coco", SIZE, training=True, batch_size=8, seed=0),
               steps_per_epoch=20, epochs=1, verbose=0)
+    # The deployer's path: the trained model goes through the zoo (save_preset -> packed .tar.gz ->
+    # from_preset over file://) and the reloaded model is what every test below exports.
+    preset_dir = tmp_path_factory.mktemp("preset") / "i_star_resnet18_coco_64x64"
+    save_preset(model, preset_dir, {"source": "tests/test_export.py", "licence": "MIT"})
+    archive, sha256 = pack_preset(preset_dir, verbose=False)
+    reloaded = from_preset(Path(archive).resolve().as_uri(), sha256=sha256, progress=False)
+    probe = np.random.default_rng(0).uniform(0, 255, (2, *SIZE, 3)).astype("float32")
+    np.testing.assert_array_equal(reloaded.predict(probe, verbose=0)["keypoints"],
+                                  model.predict(probe, verbose=0)["keypoints"])
+    model = reloaded
     # Calibration / parity crops: the plain crops plus augmented ones of the same images.
     augmented = pipeline.make_dataset(coco_records, "coco", SIZE, training=True, batch_size=13, seed=1)
     plain = export_lib.representative_crops(coco_records, model)
