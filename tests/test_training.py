@@ -133,6 +133,11 @@ def test_two_worker_processes_on_loopback_complete(synth_dir, tmp_path):
     for process in processes:
         finish(process, timeout=900)
     assert (tmp_path / "run" / "model.keras").exists()
+    # Two workers with one replica each train like one device with the same global batch.
+    finish(start_training(recipe, synth_dir, str(tmp_path / "one")))
+    workers = np.genfromtxt(tmp_path / "run" / "log.csv", delimiter=",", names=True)
+    one = np.genfromtxt(tmp_path / "one" / "log.csv", delimiter=",", names=True)
+    np.testing.assert_allclose(workers["loss"], one["loss"], rtol=2e-3)
 
 
 def test_recipe_errors_name_the_key_the_file_and_the_allowed_values(tmp_path):

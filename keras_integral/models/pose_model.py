@@ -19,6 +19,7 @@ two-step `x/y/z_marginal`s); `model.predict` returns `keypoints` and `scores`.
 import math
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from keras_integral import losses
@@ -465,7 +466,26 @@ class IntegralPoseModel(keras.Model):
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         for metric in self.pose_metrics:
             metric.update_state(y["keypoints"], y_pred["keypoints"], y["weights"])
-        return self.get_metrics_result()
+        logs = self.get_metrics_result()
+        if isinstance(self._distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras averages these logs across workers along axis 0, which a scalar lacks
+            # (keras-team/keras#20585): give each a length-1 axis.
+            logs = {name: ops.reshape(value, (1,)) for name, value in logs.items()}
+        return logs
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras 3 builds the optimizer and metrics from the first batch, averaged across replicas with
+        # `strategy.reduce`, which fails on a MultiWorkerMirroredStrategy's per-replica batch
+        # (keras-team/keras#20585). Shapes are all the build needs: take this worker's first replica.
+        strategy = self._distribute_strategy
+        if iterator is not None and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            for _, _, batches in iterator:
+                data_batch = tf.nest.map_structure(
+                    lambda v: strategy.experimental_local_results(v)[0], next(batches)
+                )
+                break
+            iterator = None
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def predict_step(self, data):
         x = data[0] if isinstance(data, (tuple, list)) else data
