@@ -11,29 +11,15 @@ import keras
 import numpy as np
 import pytest
 
+from keras_integral.demo import DEMO_RECIPE
 from keras_integral.recipes import load_recipe, recipe_from_dict
 from keras_integral.training import backup_epoch, latest_backup
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-TINY = dict(
-    dataset="coco",
-    train_annotations="coco/annotations/person_keypoints_train.json",
-    train_images="coco/images",
-    val_annotations="coco/annotations/person_keypoints_val.json",
-    val_images="coco/images",
-    backbone="resnet18",
-    method="I1",
-    skeleton="coco",
-    input_size=[64, 64],
-    heatmap_size=[16, 16],
-    batch_size=4,
-    epochs=4,
-    steps_per_epoch=2,
-    lr_drops=[3],
-    phase_switch_epoch=2,
-    seed=3,
-)
+# The demo's synthetic-data recipe, shrunk: 4 epochs of 2 steps of 4 crops.
+TINY = dict(DEMO_RECIPE, method="I1", batch_size=4, epochs=4, steps_per_epoch=2, lr_drops=[3],
+            phase_switch_epoch=2, seed=3)
 
 TRAIN_SCRIPT = """
 import json, sys
