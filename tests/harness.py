@@ -55,3 +55,22 @@ def _flat(x):
     if isinstance(x, dict):
         return [x[k] for k in sorted(x)]
     return list(x) if isinstance(x, (tuple, list)) else [x]
+
+
+def pose_batch(model, rng, n=4):
+    """A random training batch for a pose model: crops and {keypoints, weights} in its input size.
+
+    3D models get z in mm with half the batch 2D-only (z weight 0), as in mixed
+    training; joint 3 of the first sample is unlabelled.
+    """
+    height, width = model.input_size
+    dims = 3 if model.depth_bins else 2
+    joints = model.output["keypoints"].shape[1]
+    images = rng.uniform(0, 255, size=(n, height, width, 3)).astype("float32")
+    keypoints = rng.uniform(6, min(height, width) - 6, size=(n, joints, dims)).astype("float32")
+    weights = np.ones_like(keypoints)
+    if dims == 3:
+        keypoints[..., 2] = rng.normal(scale=300, size=(n, joints))
+        weights[: n // 2, :, 2] = 0.0
+    weights[0, 3] = 0.0
+    return images, {"keypoints": keypoints, "weights": weights}

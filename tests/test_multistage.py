@@ -10,7 +10,7 @@ from keras_integral.models.backbones import ResNetBackbone
 from keras_integral.models.heads import DeconvHead
 from keras_integral.models.multistage import MultiStagePoseModel
 from keras_integral.models.pose_model import IntegralPoseModel
-from tests.harness import run_model_saving_test, run_tflite
+from tests.harness import pose_batch, run_model_saving_test, run_tflite
 
 SIZE = (64, 64)
 JOINTS = 16  # MPII
@@ -20,19 +20,6 @@ CONV3_CHANNELS = 128  # ResNet-18 layer2
 def tiny(**kwargs):
     config = dict(backbone="resnet18", method="I1", num_stages=2, skeleton="mpii", input_size=SIZE)
     return MultiStagePoseModel(**(config | kwargs))
-
-
-def batch(model, rng, n=4):
-    dims = 3 if model.depth_bins else 2
-    joints = model.output["keypoints"].shape[1]
-    images = rng.uniform(0, 255, size=(n, *SIZE, 3)).astype("float32")
-    keypoints = rng.uniform(6, 58, size=(n, joints, dims)).astype("float32")
-    weights = np.ones_like(keypoints)
-    if dims == 3:
-        keypoints[..., 2] = rng.normal(scale=300, size=(n, joints))
-        weights[: n // 2, :, 2] = 0.0  # 2D-only samples, as in mixed training
-    weights[0, 3] = 0.0  # an unlabelled joint
-    return images, {"keypoints": keypoints, "weights": weights}
 
 
 def count(layers):
@@ -92,7 +79,7 @@ def test_later_stages_read_conv3_and_the_previous_heatmaps(heatmap_size, resize,
 def test_loss_is_the_sum_of_each_stages_own_loss(rng):
     """I1 on three stages: phase 1 sums the H1 loss of each stage, phase 2 the joint L1."""
     model = tiny(num_stages=3)
-    images, y = batch(model, rng)
+    images, y = pose_batch(model, rng)
     # Different predictions per stage (fresh heads all predict about the same flat maps).
     outputs = {k: rng.normal(scale=0.5, size=v.shape).astype("float32") for k, v in model(images).items()}
     for p in ("stage1_", "stage2_", ""):
@@ -130,7 +117,7 @@ def test_trains_every_stage_and_round_trips(config, rng, tmp_path):
     model = tiny(**config)
     # 3e-4 rather than the paper's 1e-3, as in test_pose_model: one tiny batch.
     model.compile(optimizer=keras.optimizers.Adam(3e-4))
-    images, y = batch(model, rng)
+    images, y = pose_batch(model, rng)
     heads = ("head", "stage2_head", "stage2_layer3_0_conv1")
     before = [model.get_layer(name).get_weights()[0].copy() for name in heads]
     history = model.fit(images, y, epochs=6, batch_size=4, verbose=0).history["loss"]

@@ -6,28 +6,15 @@ import pytest
 import tensorflow as tf
 
 from keras_integral.models.pose_model import METHODS_2D, METHODS_3D, IntegralPoseModel
-from tests.harness import run_model_saving_test, run_tflite
+from tests.harness import pose_batch, run_model_saving_test, run_tflite
 
 SIZE = (64, 64)
-
-
-def batch(model, rng, n=4):
-    dims = 3 if model.depth_bins else 2
-    joints = model.output["keypoints"].shape[1]
-    images = rng.uniform(0, 255, size=(n, *SIZE, 3)).astype("float32")
-    keypoints = rng.uniform(6, 58, size=(n, joints, dims)).astype("float32")
-    weights = np.ones_like(keypoints)
-    if dims == 3:
-        keypoints[..., 2] = rng.normal(scale=300, size=(n, joints))
-        weights[: n // 2, :, 2] = 0.0  # half the batch is 2D-only, as in mixed training
-    weights[0, 3] = 0.0  # an unlabelled joint
-    return images, {"keypoints": keypoints, "weights": weights}
 
 
 def fit_loss_goes_down(model, rng, steps=6):
     # 3e-4 rather than the paper's 1e-3: on one tiny batch 1e-3 makes H1's loss bounce.
     model.compile(optimizer=keras.optimizers.Adam(3e-4))
-    images, y = batch(model, rng)
+    images, y = pose_batch(model, rng)
     history = model.fit(images, y, epochs=steps, batch_size=4, verbose=0).history["loss"]
     assert np.all(np.isfinite(history))
     assert history[-1] < history[0], history
@@ -95,7 +82,7 @@ def test_keypoints_are_crop_pixels_and_depth_is_mm(decoding, expected):
 def test_two_phases_switch_the_loss_without_rebuilding(rng):
     model = IntegralPoseModel(backbone="resnet18", method="I2", skeleton="coco", input_size=SIZE)
     model.compile()
-    images, y = batch(model, rng)
+    images, y = pose_batch(model, rng)
     outputs = model(images, training=False)
     phase1 = float(model.compute_loss(y=y, y_pred=outputs))
     model.phase = 2
@@ -112,7 +99,7 @@ def test_two_phases_switch_the_loss_without_rebuilding(rng):
 def test_all_zero_weights_give_zero_loss(rng):
     for config in (dict(method="I1"), dict(method="H2")):
         model = IntegralPoseModel(backbone="resnet18", skeleton="coco", input_size=SIZE, **config)
-        images, y = batch(model, rng)
+        images, y = pose_batch(model, rng)
         y["weights"][:] = 0.0
         assert float(model.compute_loss(y=y, y_pred=model(images))) == 0.0
 
@@ -125,7 +112,7 @@ def test_jit_compile_and_mixed_float16(rng):
         keras.mixed_precision.set_dtype_policy("float32")
     assert model.output["keypoints"].dtype == "float32"
     model.compile(jit_compile=True)
-    images, y = batch(model, rng)
+    images, y = pose_batch(model, rng)
     history = model.fit(images, y, epochs=2, batch_size=4, verbose=0).history["loss"]
     assert np.all(np.isfinite(history))
 
