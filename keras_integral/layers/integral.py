@@ -69,8 +69,22 @@ def _volume_marginals(heatmaps):
     return [ops.sum(plane, axis=2), ops.sum(plane, axis=3), ops.sum(probs, axis=(2, 3))]
 
 
+class _IntegralLayer(keras.layers.Layer):
+    """Shared by the integral layers: float32 by default (the softmax never runs in float16) and
+    the input check; subclasses set `RANK` and `LAYOUT` and implement `call`."""
+
+    RANK, LAYOUT = None, None
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+
+    def build(self, input_shape):
+        _check_input_shape(self, input_shape, self.RANK, self.LAYOUT)
+
+
 @keras.saving.register_keras_serializable(package="keras_integral")
-class IntegralRegression2D(keras.layers.Layer):
+class IntegralRegression2D(_IntegralLayer):
     """Soft-argmax over 2D heat maps: `(batch, h, w, joints)` -> `(batch, joints, 2)`.
 
     Formula (Eq. 2-4 with D = 1): `p = softmax(H_k)` over the `h·w` cells of
@@ -95,15 +109,10 @@ class IntegralRegression2D(keras.layers.Layer):
     Reference: Sun et al., Integral Human Pose Regression, ECCV 2018, Eq. 2-4.
     """
 
-    def __init__(self, **kwargs):
-        kwargs.setdefault("dtype", "float32")
-        super().__init__(**kwargs)
-
-    def build(self, input_shape):
-        _check_input_shape(self, input_shape, 4, "(batch, h, w, joints)")
+    RANK, LAYOUT = 4, "(batch, h, w, joints)"
 
     def call(self, heatmaps):
-        _check_input_shape(self, heatmaps.shape, 4, "(batch, h, w, joints)")
+        _check_input_shape(self, heatmaps.shape, self.RANK, self.LAYOUT)
         probs = _volume_softmax(heatmaps)  # (batch, joints, h, w)
         x = _expected_index(ops.sum(probs, axis=2), axis=-1)
         y = _expected_index(ops.sum(probs, axis=3), axis=-1)
@@ -114,7 +123,7 @@ class IntegralRegression2D(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="keras_integral")
-class IntegralRegression3D(keras.layers.Layer):
+class IntegralRegression3D(_IntegralLayer):
     """Soft-argmax over 3D heat volumes: `(batch, h, w, depth, joints)` -> `(batch, joints, 3)`.
 
     Formula (Eq. 2-4): one softmax per joint over all `h·w·depth` cells, then
@@ -140,15 +149,10 @@ class IntegralRegression3D(keras.layers.Layer):
     Reference: Sun et al., Integral Human Pose Regression, ECCV 2018, Eq. 4.
     """
 
-    def __init__(self, **kwargs):
-        kwargs.setdefault("dtype", "float32")
-        super().__init__(**kwargs)
-
-    def build(self, input_shape):
-        _check_input_shape(self, input_shape, 5, "(batch, h, w, depth, joints)")
+    RANK, LAYOUT = 5, "(batch, h, w, depth, joints)"
 
     def call(self, heatmaps):
-        _check_input_shape(self, heatmaps.shape, 5, "(batch, h, w, depth, joints)")
+        _check_input_shape(self, heatmaps.shape, self.RANK, self.LAYOUT)
         marginals = _volume_marginals(heatmaps)
         return ops.stack([_expected_index(m, axis=-1) for m in marginals], axis=-1)
 
@@ -157,7 +161,7 @@ class IntegralRegression3D(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="keras_integral")
-class MarginalIntegral3D(keras.layers.Layer):
+class MarginalIntegral3D(_IntegralLayer):
     """Two-step integral (Eq. 5-6): volume softmax -> x, y, z marginals -> 1D integrals.
 
     The marginals separate the x, y and z targets, so a 2D-only sample (z
@@ -184,15 +188,10 @@ class MarginalIntegral3D(keras.layers.Layer):
     Reference: Sun et al., Integral Human Pose Regression, ECCV 2018, Eq. 5-6.
     """
 
-    def __init__(self, **kwargs):
-        kwargs.setdefault("dtype", "float32")
-        super().__init__(**kwargs)
-
-    def build(self, input_shape):
-        _check_input_shape(self, input_shape, 5, "(batch, h, w, depth, joints)")
+    RANK, LAYOUT = 5, "(batch, h, w, depth, joints)"
 
     def call(self, heatmaps):
-        _check_input_shape(self, heatmaps.shape, 5, "(batch, h, w, depth, joints)")
+        _check_input_shape(self, heatmaps.shape, self.RANK, self.LAYOUT)
         marginals = _volume_marginals(heatmaps)  # (batch, joints, n) for x, y, z
         coords = ops.stack([_expected_index(m, axis=-1) for m in marginals], axis=-1)  # Eq. 6
         mx, my, mz = (ops.transpose(m, (0, 2, 1)) for m in marginals)
