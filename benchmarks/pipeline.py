@@ -1,21 +1,29 @@
 """Throughput of the training pipeline against JPEG decoding alone, in one run.
 
-Writes 640x480 JPEGs (the shared sample photos, resized and mirrored/shifted
-into variants) into a temporary directory, with person boxes of realistic
-sizes (height 40-90 % of the image). Measures images/second of:
+Writes JPEGs of the three data sets' frame sizes (COCO-like 640x480, MPII
+1280x720, Human3.6M 1000x1000; made from the shared sample photos, resized
+and mirrored/shifted into variants) into a temporary directory, with person
+boxes of realistic sizes (height 40-90 % of the frame). For each frame size it
+measures images/second of:
 - decode alone: read + `tf.io.decode_jpeg` of the whole file (same IDCT as
-  the pipeline), parallel, batched;
-- `make_dataset(training=True)` at 256x256 and 128x128: read + decode of
-  the crop's window + crop + augment + targets + batch;
-- the same at 256x256 with whole-image boxes (the window is the whole image:
-  nothing saved by windowed decoding).
+  the pipeline), parallel, batched: the yardstick (ratio 1.00);
+- `make_dataset(training=True)` at 256x256: read + decode of the crop's
+  window + warp + augment + targets + batch;
+and for the COCO size also the pipeline at 128x128 and with whole-image
+boxes (nothing saved by windowed decoding), and its two irreducible parts:
+- decode window: read + decode of the person crop's window only (the
+  pipeline's `tf.io.decode_and_crop_jpeg`);
+- decode window + warp: the same plus TF's bilinear affine warp
+  (`transforms.warp_image`) into a rotated, scaled 256x256 crop. Every
+  training sample pays this, so the pipeline's ratio cannot exceed this
+  row's: it shows how much of the goal (>= 0.8) TF's warp kernel leaves.
 Rounds are interleaved and the median of each is reported with its ratio to
-decode alone (goal >= 0.8), as images per wall-clock second and, steadier
-on a shared machine, as CPU time of this process per image.
+decode alone of the same frames, as images per wall-clock second and,
+steadier on a shared machine, as CPU time of this process per image.
 
 Usage (from the repository root):
 
-    python benchmarks/pipeline.py [--images 48] [--batch 32] [--batches 16] [--rounds 5]
+    python benchmarks/pipeline.py [--images 32] [--batch 32] [--batches 12] [--rounds 5]
 """
 
 import argparse
@@ -30,50 +38,79 @@ import numpy as np
 import tensorflow as tf
 
 from keras_integral.data import pipeline
+from keras_integral.data import transforms
 from keras_integral.data.records import PoseRecord
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "samples"
+FRAMES = {"COCO 640x480": (640, 480), "MPII 1280x720": (1280, 720), "H36M 1000x1000": (1000, 1000)}
 
 
-def write_images(directory, count, rng):
+def write_images(directory, count, size, rng):
+    """`count` JPEGs of `size` (width, height): shifted, every other one mirrored."""
     sources = sorted(SAMPLES.rglob("*.jpg"))
     if not sources:
         raise FileNotFoundError(f"No sample JPEGs under {SAMPLES}.")
+    width, height = size
+    margin_x, margin_y = width // 8, height // 8
     paths = []
     for i in range(count):
-        image = cv2.imread(str(sources[i % len(sources)]))
-        image = cv2.resize(image, (720, 540))  # then a shifted 640x480 cut, mirrored every other time
-        x, y = rng.integers(0, 80), rng.integers(0, 60)
-        image = image[y : y + 480, x : x + 640, :: 1 if i % 2 else -1]
-        path = directory / f"{i:03d}.jpg"
+        image = cv2.resize(cv2.imread(str(sources[i % len(sources)])), (width + margin_x, height + margin_y))
+        x, y = rng.integers(0, margin_x), rng.integers(0, margin_y)
+        image = image[y : y + height, x : x + width, :: 1 if i % 2 else -1]
+        path = directory / f"{width}x{height}_{i:03d}.jpg"
         cv2.imwrite(str(path), np.ascontiguousarray(image), [cv2.IMWRITE_JPEG_QUALITY, 90])
         paths.append(str(path))
     return paths
 
 
-def person_records(paths, rng, whole_image=False):
+def person_records(paths, size, rng, whole_image=False):
+    width, height = size
     records = []
     for path in paths:
         if whole_image:
-            box = [0, 0, 640, 480]
+            box = [0, 0, width, height]
         else:
-            h = rng.uniform(0.4, 0.9) * 480
+            h = rng.uniform(0.4, 0.9) * height
             w = h * rng.uniform(0.35, 0.7)
-            box = [rng.uniform(0, 640 - w), rng.uniform(0, 480 - h), w, h]
+            box = [rng.uniform(0, width - w), rng.uniform(0, height - h), w, h]
         xy = np.asarray(box[:2]) + np.asarray(box[2:]) * rng.uniform(0.1, 0.9, (17, 2))
         kp = np.concatenate([xy, rng.uniform(-500, 500, (17, 1))], 1)
         records.append(PoseRecord(path, box, kp, np.ones_like(kp), "h36m"))
     return records
 
 
-def decode_only(paths, batch):
-    def decode(path):
-        return tf.io.decode_jpeg(tf.io.read_file(path), channels=3, dct_method="INTEGER_ACCURATE")
+def _decode(path):
+    return tf.io.decode_jpeg(tf.io.read_file(path), channels=3, dct_method="INTEGER_ACCURATE")
 
+
+def _finish(dataset, batch):
+    options = tf.data.Options()
+    options.threading.max_intra_op_parallelism = 1  # as the pipeline
+    return dataset.batch(batch).prefetch(tf.data.AUTOTUNE).with_options(options)
+
+
+def decode_only(paths, batch):
     ds = tf.data.Dataset.from_tensor_slices(paths).repeat()
-    ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     # Batching full images of one size; the crop pipeline batches crops.
-    return ds.batch(batch).prefetch(tf.data.AUTOTUNE)
+    return _finish(ds.map(_decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True), batch)
+
+
+def window_only(records, batch, warp, input_size=(256, 256)):
+    """The pipeline's windowed decode of rotated, scaled person crops, then (`warp`) its warp."""
+    centers, sizes = transforms.box_to_crop(np.stack([r.box for r in records]), input_size)
+    matrices = np.stack([
+        transforms.crop_matrix(c, s, input_size, scale=1.1, rotation_deg=20.0) for c, s in zip(centers, sizes)
+    ]).astype(np.float32)  # fmt: skip
+
+    def crop(path, matrix):
+        window, origin = pipeline._decode_window(path, matrix, input_size)
+        if not warp:
+            return window[:8, :8]  # batchable; the decode is done
+        window_to_crop = tf.concat([matrix[:, :2], transforms.apply_affine(matrix, origin)[:, None]], 1)
+        return transforms.warp_image(window, window_to_crop, input_size)
+
+    ds = tf.data.Dataset.from_tensor_slices(([r.image_path for r in records], matrices)).repeat()
+    return _finish(ds.map(crop, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True), batch)
 
 
 def measure(dataset, batch, batches):
@@ -90,34 +127,43 @@ def measure(dataset, batch, batches):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=48)
+    parser.add_argument("--images", type=int, default=32, help="JPEGs per frame size")
     parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--batches", type=int, default=16)
+    parser.add_argument("--batches", type=int, default=12)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
+    batch = args.batch
+    candidates = {}  # (frame, row) -> dataset factory
     with tempfile.TemporaryDirectory() as tmp:
-        paths = write_images(Path(tmp), args.images, rng)
-        people, whole = person_records(paths, rng), person_records(paths, rng, whole_image=True)
-        candidates = {
-            "decode alone (640x480 JPEG)": lambda: decode_only(paths, args.batch),
-            "pipeline 256x256": lambda: pipeline.make_dataset(people, "h36m", (256, 256), True, args.batch),
-            "pipeline 128x128": lambda: pipeline.make_dataset(people, "h36m", (128, 128), True, args.batch),
-            "pipeline 256x256, whole-image boxes": lambda: pipeline.make_dataset(
-                whole, "h36m", (256, 256), True, args.batch
-            ),
-        }
-        results = {name: [] for name in candidates}
+        for frame, size in FRAMES.items():
+            paths = write_images(Path(tmp), args.images, size, rng)
+            people = person_records(paths, size, rng)
+            candidates[frame, "decode alone"] = lambda p=paths: decode_only(p, batch)
+            candidates[frame, "pipeline 256x256"] = lambda r=people: pipeline.make_dataset(
+                r, "h36m", (256, 256), True, batch
+            )
+            if frame.startswith("COCO"):
+                whole = person_records(paths, size, rng, whole_image=True)
+                candidates[frame, "decode window"] = lambda r=people: window_only(r, batch, warp=False)
+                candidates[frame, "decode window + warp 256x256"] = lambda r=people: window_only(r, batch, warp=True)
+                candidates[frame, "pipeline 128x128"] = lambda r=people: pipeline.make_dataset(
+                    r, "h36m", (128, 128), True, batch
+                )
+                candidates[frame, "pipeline 256x256, whole-image boxes"] = lambda r=whole: pipeline.make_dataset(
+                    r, "h36m", (256, 256), True, batch
+                )
+        results = {key: [] for key in candidates}
         for _ in range(args.rounds):
-            for name, make in candidates.items():
-                results[name].append(measure(make(), args.batch, args.batches))
-    medians = {name: [statistics.median(v) for v in zip(*values)] for name, values in results.items()}
-    rate0, cpu0 = medians["decode alone (640x480 JPEG)"]
-    print(f"tf {tf.__version__}, {os.cpu_count()} CPUs, {args.images} JPEGs 640x480, batch {args.batch}, "
-          f"{args.batches} batches x {args.rounds} rounds (medians)")  # fmt: skip
-    print(f"{'':38s} {'images/s':>9s} {'ratio':>6s} {'CPU ms/image':>13s} {'ratio':>6s}")
-    for name, (rate, cpu) in medians.items():
-        print(f"{name:38s} {rate:9.1f} {rate / rate0:6.2f} {cpu:13.2f} {cpu0 / cpu:6.2f}")
+            for key, make in candidates.items():
+                results[key].append(measure(make(), batch, args.batches))
+    medians = {key: [statistics.median(v) for v in zip(*values)] for key, values in results.items()}
+    print(f"tf {tf.__version__}, {os.cpu_count()} CPUs, {args.images} JPEGs per frame size, batch {batch}, "
+          f"{args.batches} batches x {args.rounds} rounds (medians); ratio = against decode alone of the same frames")  # fmt: skip
+    print(f"{'':52s} {'images/s':>9s} {'ratio':>6s} {'CPU ms/image':>13s} {'ratio':>6s}")
+    for (frame, row), (rate, cpu) in medians.items():
+        rate0, cpu0 = medians[frame, "decode alone"]
+        print(f"{frame + ': ' + row:52s} {rate:9.1f} {rate / rate0:6.2f} {cpu:13.2f} {cpu0 / cpu:6.2f}")
 
 
 if __name__ == "__main__":

@@ -264,6 +264,14 @@ def test_missing_corrupt_and_truncated_images_are_skipped_and_counted(tmp_path, 
     assert capsys.readouterr().out == ""
 
 
+def test_streams_run_each_op_on_one_thread_and_keep_their_skip_counter(tmp_path):
+    records = _random_records(tmp_path, 2)
+    for ds in (pipeline.make_dataset(records, "h36m", (16, 16), training=False, batch_size=2),
+               pipeline.mixed([records, records], [0.5, 0.5], "h36m", (16, 16), batch_size=2)):  # fmt: skip
+        assert ds.options().threading.max_intra_op_parallelism == 1
+        assert isinstance(ds.skipped_images, pipeline.SkippedImages)
+
+
 def test_mixed_batches_hold_exact_shares(tmp_path):
     h36m = _random_records(tmp_path, 3, skeleton="h36m", dims=3)
     mpii = _random_records(tmp_path, 2, skeleton="mpii", dims=2, seed=1)
