@@ -171,8 +171,10 @@ def recipe_from_dict(values, source="<recipe>"):
     for key in ("train_annotations", "train_images"):
         if not getattr(recipe, key):
             _fail(source, key, "is required (a path relative to the data directory).")
-    if recipe.dataset == "h36m" and not recipe.cameras:
-        _fail(source, "cameras", "is required for dataset h36m (cameras.json relative to the data directory).")
+    # The authors' annot folder and .pkl cache carry their calibration; the npz needs a camera file.
+    if recipe.dataset == "h36m" and not recipe.cameras and recipe.train_annotations.lower().endswith(".npz"):
+        _fail(source, "cameras", "is required for dataset h36m with .npz annotations "
+                                 "(cameras.json relative to the data directory).")
     if recipe.mix_dataset and not (recipe.mix_annotations and recipe.mix_images):
         _fail(source, "mix_annotations", "mix_dataset needs mix_annotations and mix_images.")
     if not 0.0 < recipe.mix_fraction < 1.0:

@@ -80,7 +80,7 @@ def load_cameras(path):
     elif extension == ".pkl":
         with open(path, "rb") as f:
             try:
-                raw = _NumpyOnlyUnpickler(f).load()
+                raw = load_numpy_pickle(f)
             except pickle.UnpicklingError as e:
                 raise ValueError(f"Camera file {path!r}: {e}") from e
     else:
@@ -169,6 +169,32 @@ def world_to_camera(points_world, R, T):
     return (points - T) @ R
 
 
+def load_numpy_pickle(file, encoding="ASCII"):
+    """Unpickles NumPy arrays, NumPy scalars and plain Python values, nothing else.
+
+    Any other global (a class, `os.system`, ...) raises before it is called,
+    so a hostile file cannot run code.
+
+    Args:
+        file: a file opened in binary mode.
+        encoding: how Python 2 `str` objects are decoded; `"latin1"` loads
+            NumPy arrays pickled by Python 2 / NumPy 1.x.
+
+    Returns:
+        the unpickled object.
+
+    Raises:
+        pickle.UnpicklingError: a forbidden global or a corrupt stream.
+
+    Example:
+
+    >>> import io, pickle
+    >>> load_numpy_pickle(io.BytesIO(pickle.dumps({"f": np.ones(2)})))
+    {'f': array([1., 1.])}
+    """
+    return _NumpyOnlyUnpickler(file, encoding=encoding).load()
+
+
 def _parse_camera(value, where):
     if not isinstance(value, dict):
         raise ValueError(f"{where}: expected a dict of calibration fields, got {type(value).__name__}.")
@@ -221,6 +247,9 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
         ("numpy._core.multiarray", "_reconstruct"),
         ("numpy.core.multiarray", "scalar"),
         ("numpy._core.multiarray", "scalar"),
+        # Pickle protocol 5 (Python >= 3.8's HIGHEST_PROTOCOL) rebuilds arrays from a buffer.
+        ("numpy.core.numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"),
     }
 
     def find_class(self, module, name):
@@ -229,6 +258,6 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
                 f"refusing to unpickle {module}.{name}; only NumPy arrays and plain values are allowed"
             )
         # numpy.core was renamed numpy._core in NumPy 2; old pickles name the former.
-        if module == "numpy.core.multiarray":
-            module = "numpy._core.multiarray"
+        if module.startswith("numpy.core."):
+            module = "numpy._core." + module[len("numpy.core."):]
         return super().find_class(module, name)
