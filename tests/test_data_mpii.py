@@ -135,6 +135,51 @@ def _write_mat(path):
     return path
 
 
+def _write_gt_mat(tmp_path, boxes, name="gt_valid.mat"):
+    """HRNet's gt_valid.mat layout: headboxes_src (2 corners, x/y, person), 1-based pixels."""
+    path = tmp_path / name
+    scipy.io.savemat(path, {"headboxes_src": np.transpose(np.asarray(boxes, np.float64), (1, 2, 0)),
+                            "jnt_missing": np.zeros((16, len(boxes)))})  # fmt: skip
+    return path
+
+
+def test_json_head_boxes_file_gives_head_sizes_in_record_order(tmp_path):
+    # Person i's head box [[x1, y1], [x2, y2]]; sizes 0.6 * diagonal (the MPII evaluation's SC_BIAS).
+    boxes = [[[100, 50], [130, 90]], [[1, 1], [4, 5]], [[10, 20], [22, 25]]]
+    path = _write_gt_mat(tmp_path, boxes)
+    records = mpii.load_records(JSON_FILE, MPII_DIR, head_boxes_file=path)
+    expected = [0.6 * np.hypot(x2 - x1, y2 - y1) for (x1, y1), (x2, y2) in boxes]
+    assert [r.head_size for r in records] == pytest.approx(expected)
+    assert {r.meta["head_size_source"] for r in records} == {"head_boxes_file"}
+    # A split keeps each record's own box (indexed by the record's place in the file).
+    valid = mpii.load_records(
+        JSON_FILE, MPII_DIR, split="valid", valid_image_names=["052475643.jpg"], head_boxes_file=path
+    )
+    assert [r.head_size for r in valid] == pytest.approx([expected[1]])
+
+
+def test_json_head_boxes_file_errors_name_the_file(tmp_path):
+    two = _write_gt_mat(tmp_path, [[[0, 0], [1, 1]]] * 2, "two.mat")
+    with pytest.raises(ValueError, match=r"two\.mat.*2 head boxes.*3 records"):
+        mpii.load_records(JSON_FILE, MPII_DIR, head_boxes_file=two)
+    other = tmp_path / "other.mat"
+    scipy.io.savemat(other, {"pos_gt_src": np.zeros((16, 2, 3))})
+    with pytest.raises(ValueError, match=r"other\.mat.*no 'headboxes_src'.*pos_gt_src"):
+        mpii.load_records(JSON_FILE, MPII_DIR, head_boxes_file=other)
+    flat = tmp_path / "flat.mat"
+    scipy.io.savemat(flat, {"headboxes_src": np.zeros((4, 3))})
+    with pytest.raises(ValueError, match=r"flat\.mat.*\(2, 2, N\)"):
+        mpii.load_records(JSON_FILE, MPII_DIR, head_boxes_file=flat)
+    garbage = tmp_path / "garbage.mat"
+    garbage.write_bytes(b"not a mat file at all" * 10)
+    with pytest.raises(ValueError, match=r"garbage\.mat"):
+        mpii.load_records(JSON_FILE, MPII_DIR, head_boxes_file=garbage)
+    with pytest.raises(FileNotFoundError, match=r"missing\.mat"):
+        mpii.load_records(JSON_FILE, MPII_DIR, head_boxes_file=tmp_path / "missing.mat")
+    with pytest.raises(ValueError, match=r"two\.mat.*head_boxes_file is for the json"):
+        mpii.load_records(two, MPII_DIR, head_boxes_file=two)
+
+
 def test_mat_matches_what_was_written(tmp_path):
     path = _write_mat(tmp_path / "mpii_human_pose_v1_u12_1.mat")
     a, b = mpii.load_records(path, tmp_path)

@@ -19,8 +19,11 @@ Conventions:
   NOT applied here: the pipeline adds the same 1.25 margin to every data
   set's box.
 - `head_size` (PCKh's reference length): `0.6 * diagonal` of the head box
-  (the MPII evaluation's `SC_BIAS`) when the source has head boxes (the
-  `.mat` always, the json only if it carries them). Otherwise it falls back to
+  (the MPII evaluation's `SC_BIAS`) when the source has head boxes: the
+  `.mat` always; the json when its records carry them or with
+  `head_boxes_file`, the `gt_valid.mat` that HRNet and MMPose ship beside
+  `valid.json` (`headboxes_src` `(2, 2, N)`, one box per json record, in
+  order). Otherwise it falls back to
   the upper_neck (8) - head_top (9) distance, an approximation (PCKh with it
   is not comparable to published numbers), and `None` if either joint is
   unannotated; `meta["head_size_source"]` says which was used.
@@ -56,7 +59,7 @@ HEAD_SIZE_FACTOR = 0.6
 SPLITS = (None, "train", "valid")
 
 
-def load_records(annotation_file, image_dir, split=None, valid_image_names=None):
+def load_records(annotation_file, image_dir, split=None, valid_image_names=None, head_boxes_file=None):
     """Reads MPII annotations (json or official `.mat`) into records.
 
     Args:
@@ -68,6 +71,10 @@ def load_records(annotation_file, image_dir, split=None, valid_image_names=None)
         valid_image_names: image file names of the validation split, as a list
             or a path to a text file with one name per line; needed for
             `split="valid"` on the `.mat`.
+        head_boxes_file: json only: HRNet's `annot/gt_valid.mat` (MMPose:
+            `mpii_gt_val.mat`) with the head boxes of the json's records, in
+            order; its boxes give the head sizes (PCKh comparable to
+            published numbers).
 
     Returns:
         list of `PoseRecord` with skeleton `"mpii"`, keypoints `(16, 2)`
@@ -80,11 +87,13 @@ def load_records(annotation_file, image_dir, split=None, valid_image_names=None)
         `activity`, `activity_id`) where given.
 
     Raises:
-        FileNotFoundError: a missing annotation file, `image_dir` or
-            `valid_image_names` file.
+        FileNotFoundError: a missing annotation file, `image_dir`,
+            `valid_image_names` or `head_boxes_file`.
         ValueError: a malformed file (the message names the file, the record
-            or image and what was expected), an unknown `split`, or
-            `split="valid"` on the `.mat` without `valid_image_names`.
+            or image and what was expected), an unknown `split`,
+            `split="valid"` on the `.mat` without `valid_image_names`, or a
+            `head_boxes_file` whose box count differs from the json's
+            records (or given with the `.mat`).
 
     Example:
 
@@ -101,7 +110,9 @@ def load_records(annotation_file, image_dir, split=None, valid_image_names=None)
     valid_names = _read_names(valid_image_names)
     extension = os.path.splitext(path)[1].lower()
     if extension == ".json":
-        return _json_records(path, image_dir, split, valid_names)
+        return _json_records(path, image_dir, split, valid_names, head_boxes_file)
+    if head_boxes_file is not None:
+        raise ValueError(f"MPII file {path!r}: head_boxes_file is for the json; the official .mat has its own.")
     if extension == ".mat":
         if split == "valid" and valid_names is None:
             raise ValueError(
@@ -156,7 +167,7 @@ def _head_box_size(box):
 _JSON_KEYS = {"image": str, "center": list, "scale": (int, float), "joints": list, "joints_vis": list}
 
 
-def _json_records(path, image_dir, split, valid_names):
+def _json_records(path, image_dir, split, valid_names, head_boxes_file):
     with open(path, encoding="utf-8") as f:
         try:
             items = json.load(f)
@@ -173,6 +184,7 @@ def _json_records(path, image_dir, split, valid_names):
             indices.append(i)
     if not indices:
         return []
+    file_head_sizes = None if head_boxes_file is None else _gt_head_sizes(head_boxes_file, len(items), path)
     where = lambda i: f"MPII file {path!r}, record {i}"  # noqa: E731
     joints = _stack(items, indices, "joints", where) - 1.0
     annotated = _stack(items, indices, "joints_vis", where) > 0
@@ -190,7 +202,9 @@ def _json_records(path, image_dir, split, valid_names):
     for n, i in enumerate(indices):
         item = items[i]
         head_box = item.get("headboxes", item.get("head_box"))
-        if head_box is not None:
+        if file_head_sizes is not None:
+            head_size, source = float(file_head_sizes[i]), "head_boxes_file"
+        elif head_box is not None:
             head_size, source = _head_box_size(head_box), "head_box"
         elif np.isfinite(neck_head[n]):
             head_size, source = float(neck_head[n]), "neck_to_head_top"
@@ -209,6 +223,33 @@ def _json_records(path, image_dir, split, valid_names):
             )
         )
     return records
+
+
+def _gt_head_sizes(head_boxes_file, count, json_path):
+    """`(count,)` head sizes from the `headboxes_src` `(2, 2, count)` of an HRNet/MMPose `gt_*.mat`."""
+    path = os.fspath(head_boxes_file)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"MPII head_boxes_file {path!r} does not exist.")
+    try:
+        data = scipy.io.loadmat(path)
+    except (ValueError, TypeError, OSError) as e:
+        raise ValueError(f"MPII head_boxes_file {path!r} could not be read as a MATLAB file: {e}") from e
+    if "headboxes_src" not in data:
+        found = sorted(k for k in data if not k.startswith("__"))
+        raise ValueError(f"MPII head_boxes_file {path!r}: no 'headboxes_src' (2, 2, N) array; found {found}.")
+    boxes = np.asarray(data["headboxes_src"])
+    if boxes.ndim != 3 or boxes.shape[:2] != (2, 2) or boxes.dtype.kind not in "fiu":
+        raise ValueError(
+            f"MPII head_boxes_file {path!r}: 'headboxes_src' must be numbers of shape (2, 2, N) "
+            f"(corner, x/y, person), got {boxes.dtype} {boxes.shape}."
+        )
+    if boxes.shape[2] != count:
+        raise ValueError(
+            f"MPII head_boxes_file {path!r} has {boxes.shape[2]} head boxes but {json_path!r} has {count} "
+            "records; the two must come from the same split (gt_valid.mat with valid.json)."
+        )
+    diagonal = boxes[1].astype(np.float64) - boxes[0]
+    return HEAD_SIZE_FACTOR * np.hypot(diagonal[0], diagonal[1])
 
 
 def _check_json_item(item, where):
