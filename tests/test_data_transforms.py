@@ -128,11 +128,13 @@ def test_tensor_inputs_give_the_numpy_result():
     )
 
 
-def test_warp_image_matches_scipy_bilinear():
+@pytest.mark.parametrize("rotation_deg", [17.0, 0.0])  # the general warp; the crop_and_resize path
+@pytest.mark.parametrize("center", [(18.0, 14.0), (3.0, 27.5)])  # inside; hanging over the border
+def test_warp_image_matches_scipy_bilinear(rotation_deg, center):
     rng = np.random.default_rng(2)
     image = scipy.ndimage.gaussian_filter(rng.uniform(0, 255, (30, 40, 2)), (2, 2, 0))
     for flip in (False, True):
-        m = transforms.crop_matrix([18.0, 14.0], [30.0, 25.0], (24, 20), 1.1, 17.0, (0.01, -0.02), flip)
+        m = transforms.crop_matrix(center, [30.0, 25.0], (24, 20), 1.1, rotation_deg, (0.01, -0.02), flip)
         out = transforms.warp_image(tf.constant(image, tf.float32), m, (24, 20)).numpy()
         # Independent reference: each crop pixel samples the image at inv(M) (x, y, 1).
         ys, xs = np.mgrid[0:24, 0:20].astype(np.float64)
@@ -142,6 +144,24 @@ def test_warp_image_matches_scipy_bilinear():
         for ch in range(2):
             expected = scipy.ndimage.map_coordinates(image[..., ch], [src_y, src_x], order=1, mode="grid-constant")
             np.testing.assert_allclose(out[..., ch], expected, atol=1e-2)
+
+
+def test_unrotated_crops_equal_the_general_warp_in_batches_and_any_dtype():
+    rng = np.random.default_rng(5)
+    images = rng.integers(0, 256, (3, 50, 70, 3)).astype(np.uint8)
+    matrices = np.stack([
+        transforms.crop_matrix(rng.uniform(-10, 80, 2), rng.uniform(5, 90, 2), (16, 12), rng.uniform(0.7, 1.3), 0.0,
+                               rng.uniform(-0.05, 0.05, 2), flip=bool(i % 2))
+        for i in range(3)
+    ])  # fmt: skip
+    inverse = tf.constant(transforms.invert_affine(matrices), tf.float32)
+    general = transforms._projective_warp(tf.constant(images), inverse, 16, 12).numpy()
+    for dtype in (tf.uint8, tf.float32, tf.bfloat16):
+        out = transforms.warp_image(tf.constant(images, dtype), matrices, (16, 12))
+        assert out.dtype == tf.float32
+        np.testing.assert_allclose(out.numpy(), general, atol=2e-3)
+    single = transforms.warp_image(tf.constant(images[1]), matrices[1], (16, 12)).numpy()
+    np.testing.assert_allclose(single, general[1], atol=2e-3)
 
 
 def test_warp_image_identity_and_batch():

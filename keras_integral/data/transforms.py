@@ -247,6 +247,13 @@ def sample_augmentation(
 def warp_image(image, matrix, input_size):
     """Warps an image into the input crop (bilinear, constant 0 outside the image).
 
+    Each crop pixel `(x, y)` samples the image bilinearly at
+    `invert_affine(matrix) @ (x, y, 1)`, blending with zeros across the
+    image border. Crops without rotation (every evaluation crop, and training
+    crops drawn without rotation) take TF's `crop_and_resize` kernel, about
+    2x faster than the general `ImageProjectiveTransformV3` (same sampling
+    positions and values, checked against SciPy in the tests).
+
     Args:
         image: `(height, width, channels)` or `(batch, height, width,
             channels)` tensor, any real dtype.
@@ -269,20 +276,62 @@ def warp_image(image, matrix, input_size):
     single = image.shape.rank == 3
     if image.shape.rank not in (3, 4):
         raise ValueError(f"image must be (height, width, channels) or (batch, ...), got shape {image.shape}.")
-    images = tf.cast(image[None] if single else image, tf.float32)
+    images = image[None] if single else image
+    if images.dtype not in _CROP_AND_RESIZE_DTYPES:
+        images = tf.cast(images, tf.float32)
+    # Crop -> image maps, one per image.
+    inverse = tf.reshape(invert_affine(tf.convert_to_tensor(matrix)), (-1, 2, 3))
+    inverse = tf.broadcast_to(inverse, tf.stack([tf.shape(images)[0], 2, 3]))
+    axis_aligned = tf.reduce_all(tf.equal(inverse[:, 0, 1], 0.0) & tf.equal(inverse[:, 1, 0], 0.0))
+    out = tf.cond(
+        axis_aligned,
+        lambda: _crop_and_resize(images, inverse, in_h, in_w),
+        lambda: _projective_warp(images, inverse, in_h, in_w),
+    )
+    return out[0] if single else out
+
+
+# Input dtypes of tf.image.crop_and_resize; others are cast to float32.
+_CROP_AND_RESIZE_DTYPES = (tf.uint8, tf.uint16, tf.int8, tf.int16, tf.int32, tf.int64, tf.float16, tf.float32, tf.float64)
+
+
+def _crop_and_resize(images, inverse, in_h, in_w):
+    """`warp_image` for crops without rotation (`inverse` `(batch, 2, 3)` diagonal)."""
+    # The crop's source pixels (their union over the batch), with the
+    # neighbours bilinear sampling reads, plus a ring of zeros where that
+    # window meets the image border: crop_and_resize then blends with zeros
+    # across the border exactly as the projective warp's constant fill does.
+    corners = tf.constant([[0.0, 0.0], [in_w - 1.0, in_h - 1.0]])
+    source = apply_affine(inverse, tf.broadcast_to(corners, tf.stack([tf.shape(inverse)[0], 2, 2])))
+    low = tf.cast(tf.floor(tf.reduce_min(source, axis=[0, 1])), tf.int32) - 1
+    high = tf.cast(tf.math.ceil(tf.reduce_max(source, axis=[0, 1])), tf.int32) + 1
+    size_wh = tf.shape(images)[2:0:-1]
+    start = tf.clip_by_value(low, 0, size_wh - 1)
+    stop = tf.clip_by_value(high + 1, start + 1, size_wh)
+    window = images[:, start[1] : stop[1], start[0] : stop[0]]
+    window = tf.pad(window, [[0, 0], [1, 1], [1, 1], [0, 0]])
+    origin = tf.cast(start - 1, tf.float32)  # image pixel of the padded window's (0, 0)
+    last = tf.cast(tf.shape(window)[2:0:-1] - 1, tf.float32)  # crop_and_resize's unit box ends here
+    first_x, first_y = inverse[:, 0, 2] - origin[0], inverse[:, 1, 2] - origin[1]
+    last_x = inverse[:, 0, 0] * (in_w - 1) + first_x
+    last_y = inverse[:, 1, 1] * (in_h - 1) + first_y
+    boxes = tf.stack([first_y / last[1], first_x / last[0], last_y / last[1], last_x / last[0]], axis=1)
+    return tf.image.crop_and_resize(window, boxes, tf.range(tf.shape(window)[0]), [in_h, in_w], "bilinear")
+
+
+def _projective_warp(images, inverse, in_h, in_w):
+    """`warp_image` for any affine crop."""
     # ImageProjectiveTransformV3 takes the OUTPUT -> INPUT map, with pixel
     # centres at integer coordinates (checked against scipy in the tests).
-    inverse = tf.reshape(invert_affine(tf.convert_to_tensor(matrix)), (-1, 6))
-    transforms = tf.concat([inverse, tf.zeros_like(inverse[:, :2])], axis=1)
-    out = tf.raw_ops.ImageProjectiveTransformV3(
-        images=images,
-        transforms=transforms,
+    flat = tf.reshape(inverse, (-1, 6))
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=tf.cast(images, tf.float32),
+        transforms=tf.concat([flat, tf.zeros_like(flat[:, :2])], axis=1),
         output_shape=tf.constant([in_h, in_w], tf.int32),
         fill_value=0.0,
         interpolation="BILINEAR",
         fill_mode="CONSTANT",
     )
-    return out[0] if single else out
 
 
 def _check_input_size(input_size):
