@@ -39,6 +39,7 @@ def sample_frames():
             ids = {"subject": int(subject[1:]), "action": ACTIONS[action], "subaction": int(take or 1),
                    "camera": CAMERA_IDS.index(camera_id) + 1}
             frames.append({
+                "action": action,
                 "video": "s_{subject:02d}_act_{action:02d}_subact_{subaction:02d}_ca_{camera:02d}".format(**ids),
                 "ids": ids,
                 "frame": int(file[-10:-4]),
@@ -139,9 +140,11 @@ def test_folder_matches_the_sample(authors_root):
         np.testing.assert_allclose(record.box, pinhole_box(frame["joints_m"], frame["camera"], 1.6), atol=1e-3)
         np.testing.assert_allclose(record.box[2:] * h36m.PIPELINE_MARGIN,
                                    pinhole_box(frame["joints_m"], frame["camera"], 2.0)[2:], rtol=1e-5)
-        assert record.meta == {**{"subject": f"S{frame['ids']['subject']}"},
-                               **{k: v for k, v in frame["ids"].items() if k != "subject"},
-                               "frame": frame["frame"], "video": frame["video"]}
+        ids = frame["ids"]
+        # The action is named as in the npz, so per-action results of both layouts line up.
+        assert record.meta == {"subject": f"S{ids['subject']}", "action": frame["action"], "action_id": ids["action"],
+                               "subaction": ids["subaction"], "camera": ids["camera"], "frame": frame["frame"],
+                               "video": frame["video"]}
         for field in "RTfckp":
             np.testing.assert_allclose(record.camera[field].reshape(-1), frame["camera"][field].reshape(-1),
                                        rtol=1e-12, atol=1e-15)
@@ -149,7 +152,7 @@ def test_folder_matches_the_sample(authors_root):
         # Row n is frame n + 1: the next frame is the pose moved by SHIFT_MM in the world.
         following = frame["joints_m"] * 1000 + frame["camera"]["R"].T @ SHIFT_MM
         np.testing.assert_allclose(video[frame["frame"]].joints_cam_mm, following, atol=1e-3)
-    assert records[0].meta == {"subject": "S1", "action": 2, "subaction": 1, "camera": 1, "frame": 1,
+    assert records[0].meta == {"subject": "S1", "action": "Directions", "action_id": 2, "subaction": 1, "camera": 1, "frame": 1,
                                "video": "s_01_act_02_subact_01_ca_01"}
 
 
@@ -309,7 +312,7 @@ def test_cache_matches_the_sample(authors_root, python2):
         np.testing.assert_allclose(record.box, folder.box, atol=1e-3)
         np.testing.assert_allclose(record.keypoints[:, 2], folder.keypoints[:, 2], atol=1e-3)
         assert np.abs(record.keypoints[:, :2] - folder.keypoints[:, :2]).max() < 3
-    assert records[0].meta == {"subject": "S1", "action": 2, "subaction": 1, "camera": 1, "frame": 1,
+    assert records[0].meta == {"subject": "S1", "action": "Directions", "action_id": 2, "subaction": 1, "camera": 1, "frame": 1,
                                "video": "s_01_act_02_subact_01_ca_01"}
 
 

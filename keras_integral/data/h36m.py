@@ -84,7 +84,7 @@ Example:
 >>> train = load_records("hm36/annot", "hm36/images", protocol=2,
 ...                      split="train")                            # doctest: +SKIP
 >>> train[0].meta                                                  # doctest: +SKIP
-{'subject': 'S1', 'action': 2, 'subaction': 1, 'camera': 1, 'frame': 1, 'video': 's_01_act_02_subact_01_ca_01'}
+{'subject': 'S1', 'action': 'Directions', 'action_id': 2, 'subaction': 1, 'camera': 1, 'frame': 1, 'video': 's_01_act_02_subact_01_ca_01'}
 """
 
 import os
@@ -119,6 +119,12 @@ _VIDEO_IDS = {  # the values each field of a video name may take
     "subaction": (1, 2),
     "camera": (1, 2, 3, 4),
 }
+# Action ids of the authors' video names -> the names of the H36M video files (and of MMPose's npz).
+ACTION_NAMES = {
+    2: "Directions", 3: "Discussion", 4: "Eating", 5: "Greeting", 6: "Phoning", 7: "Posing", 8: "Purchases",
+    9: "Sitting", 10: "SittingDown", 11: "Smoking", 12: "Photo", 13: "Waiting", 14: "Walking", 15: "WalkDog",
+    16: "WalkTogether",
+}  # fmt: skip
 _META_FILE = "matlab_meta.txt"
 _META_HEADER = (  # lines 2..9 of matlab_meta.txt: what follows the tag, number of values
     ("image width, height", 2),
@@ -178,8 +184,9 @@ def load_records(
         `camera_id` (`"54138969"`) and `frame` (1-based).
 
         From the authors' layouts: weights 1 (the cache: its
-        `joints_3d_vis`); `meta` with `subject` (`"S9"`), `action` (2..16),
-        `subaction` (1, 2), `camera` (1..4), `frame` (1-based) and `video`
+        `joints_3d_vis`); `meta` with `subject` (`"S9"`), `action`
+        (`"Directions"`, named as in the npz: `ACTION_NAMES`), `action_id`
+        (2..16), `subaction` (1, 2), `camera` (1..4), `frame` (1-based) and `video`
         (`"s_09_act_02_subact_01_ca_01"`).
 
     Raises:
@@ -491,7 +498,8 @@ def _video_records(video, ids, first_row, rows, camera, joints_cam_mm, box_mm, i
 def _authors_meta(ids, frame, video):
     return {
         "subject": f"S{ids['subject']}",
-        "action": ids["action"],
+        "action": ACTION_NAMES[ids["action"]],  # per-action MPJPE then reads as for the npz
+        "action_id": ids["action"],
         "subaction": ids["subaction"],
         "camera": ids["camera"],
         "frame": frame,
