@@ -58,6 +58,7 @@ class Recipe:
     val_annotations: str | None = None
     val_images: str | None = None
     val_detections: str | None = None  # COCO: person boxes for testing
+    val_head_boxes: str | None = None  # MPII: gt_valid.mat, head boxes of val_annotations (PCKh)
     cameras: str | None = None  # H36M: cameras.json
     protocol: int | None = None  # H36M: 1 or 2
     test_stride: int = 64  # H36M: every n-th frame for testing
@@ -175,6 +176,8 @@ def recipe_from_dict(values, source="<recipe>"):
     if recipe.dataset == "h36m" and not recipe.cameras and recipe.train_annotations.lower().endswith(".npz"):
         _fail(source, "cameras", "is required for dataset h36m with .npz annotations "
                                  "(cameras.json relative to the data directory).")
+    if recipe.val_head_boxes and recipe.dataset != "mpii":
+        _fail(source, "val_head_boxes", f"applies to dataset mpii only, not {recipe.dataset!r}.")
     if recipe.mix_dataset and not (recipe.mix_annotations and recipe.mix_images):
         _fail(source, "mix_annotations", "mix_dataset needs mix_annotations and mix_images.")
     if not 0.0 < recipe.mix_fraction < 1.0:

@@ -73,7 +73,8 @@ def load_split(recipe, data_dir, split):
         detections = path(recipe.val_detections) if split == "val" else None
         records = coco.load_records(path(annotations), path(images), detections_file=detections)
     elif kind == "mpii":
-        records = mpii.load_records(path(annotations), path(images))
+        head_boxes = path(recipe.val_head_boxes) if split == "val" else None
+        records = mpii.load_records(path(annotations), path(images), head_boxes_file=head_boxes)
     else:
         records = h36m.load_records(
             path(annotations), path(images), path(recipe.cameras), protocol=recipe.protocol or 2,

@@ -267,3 +267,19 @@ def test_bad_arguments_and_missing_files(tmp_path):
         mpii.load_records(_write_json(tmp_path, {"image": "a.jpg"}), MPII_DIR)
     records = mpii.load_records(JSON_FILE, tmp_path)  # images need not exist
     assert records[0].image_path == os.path.join(tmp_path, "005808361.jpg")
+
+
+def test_recipe_val_head_boxes_reach_the_validation_records(tmp_path):
+    from keras_integral.recipes import recipe_from_dict
+    from keras_integral.training import load_split
+
+    (tmp_path / "mpii").mkdir()
+    (tmp_path / "mpii" / "valid.json").write_text(JSON_FILE.read_text())
+    _write_gt_mat(tmp_path / "mpii", [[[0, 0], [30, 40]]] * 3)
+    values = {"dataset": "mpii", "train_annotations": "mpii/valid.json", "train_images": "mpii",
+              "val_annotations": "mpii/valid.json", "val_images": "mpii", "val_head_boxes": "mpii/gt_valid.mat"}
+    recipe = recipe_from_dict(values)
+    assert [r.head_size for r in load_split(recipe, str(tmp_path), "val")] == pytest.approx([0.6 * 50] * 3)
+    assert {r.meta["head_size_source"] for r in load_split(recipe, str(tmp_path), "train")} == {"neck_to_head_top"}
+    with pytest.raises(ValueError, match="val_head_boxes.*mpii only"):
+        recipe_from_dict(dict(values, dataset="coco"))
