@@ -20,7 +20,7 @@ import keras
 from keras_integral.models.backbones import get_backbone
 from keras_integral.models.backbones.resnet import _STAGE_WIDTHS
 from keras_integral.models.backbones.resnet import RESNET_DEPTHS
-from keras_integral.models.backbones.resnet import _block
+from keras_integral.models.backbones.resnet import residual_block
 from keras_integral.models.heads import DeconvHead
 from keras_integral.models.pose_model import METHODS_2D
 from keras_integral.models.pose_model import METHODS_3D
@@ -163,7 +163,7 @@ class MultiStagePoseModel(IntegralPoseModel):
             x = keras.layers.Concatenate(name=f"stage{s}_concat")([conv3, previous])
             for layer in (3, 4):  # torchvision's layer3 and layer4 (conv4, conv5)
                 for b in range(blocks[layer - 1]):
-                    x = _block(x, kind, _STAGE_WIDTHS[layer - 1], strides=2 if b == 0 else 1,
+                    x = residual_block(x, kind, _STAGE_WIDTHS[layer - 1], strides=2 if b == 0 else 1,
                                name=f"stage{s}_layer{layer}_{b}")
             head = DeconvHead(channels, num_deconv=num_deconv, filters=head_filters, name=f"stage{s}_head")
             stage_maps.append(head(x))

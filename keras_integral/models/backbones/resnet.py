@@ -124,8 +124,24 @@ def _conv_bn(x, filters, kernel_size, strides, name, bn_name):
     return keras.layers.BatchNormalization(**_BN_KWARGS, name=bn_name)(x)
 
 
-def _block(x, kind, width, strides, name):
-    """A torchvision BasicBlock or Bottleneck (stride on the 3x3 conv)."""
+def residual_block(x, kind, width, strides, name):
+    """A torchvision BasicBlock or Bottleneck (stride on the 3x3 conv), functional.
+
+    Layer names follow torchvision under `name` (`{name}_conv1`,
+    `{name}_bn1`, ..., `{name}_downsample_0`), which the checkpoint converter
+    relies on; the multi-stage model builds its later stages from it.
+
+    Args:
+        x: `(batch, height, width, channels)` input tensor.
+        kind: `"basic"` (ResNet-18/34) or `"bottleneck"` (ResNet-50+).
+        width: the block's inner channels (output: `width`, or `4 * width`
+            for a bottleneck).
+        strides: 1 or 2, on the 3x3 convolution and the shortcut.
+        name: layer-name prefix.
+
+    Returns:
+        `(batch, height / strides, width / strides, out_channels)` tensor.
+    """
     out_channels = width * (_BOTTLENECK_EXPANSION if kind == "bottleneck" else 1)
     shortcut = x
     if strides != 1 or x.shape[-1] != out_channels:
@@ -233,7 +249,7 @@ class ResNetBackbone(keras.Model):
         for stage, (width, num_blocks) in enumerate(zip(_STAGE_WIDTHS, blocks)):
             for b in range(num_blocks):
                 strides = 2 if (stage > 0 and b == 0) else 1
-                x = _block(x, kind, width, strides, name=f"layer{stage + 1}_{b}")
+                x = residual_block(x, kind, width, strides, name=f"layer{stage + 1}_{b}")
             pyramid_outputs[f"P{stage + 2}"] = x
         super().__init__(
             inputs=inputs, outputs=x, name=name or f"resnet{depth}", **kwargs
