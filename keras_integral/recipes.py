@@ -59,7 +59,7 @@ class Recipe:
     val_images: str | None = None
     val_detections: str | None = None  # COCO: person boxes for testing
     val_head_boxes: str | None = None  # MPII: gt_valid.mat, head boxes of val_annotations (PCKh)
-    cameras: str | None = None  # H36M: cameras.json
+    cameras: str | None = None  # H36M with .npz annotations: cameras.json
     protocol: int | None = None  # H36M: 1 or 2
     test_stride: int = 64  # H36M: every n-th frame for testing
     mix_dataset: str | None = None  # strategy 2: 2D data mixed into 3D batches

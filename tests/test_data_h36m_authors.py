@@ -152,8 +152,8 @@ def test_folder_matches_the_sample(authors_root):
         # Row n is frame n + 1: the next frame is the pose moved by SHIFT_MM in the world.
         following = frame["joints_m"] * 1000 + frame["camera"]["R"].T @ SHIFT_MM
         np.testing.assert_allclose(video[frame["frame"]].joints_cam_mm, following, atol=1e-3)
-    assert records[0].meta == {"subject": "S1", "action": "Directions", "action_id": 2, "subaction": 1, "camera": 1, "frame": 1,
-                               "video": "s_01_act_02_subact_01_ca_01"}
+    assert records[0].meta == {"subject": "S1", "action": "Directions", "action_id": 2, "subaction": 1, "camera": 1,
+                               "frame": 1, "video": "s_01_act_02_subact_01_ca_01"}
 
 
 def test_world_joints_of_the_released_file_give_the_sample_camera_joints(tmp_path):
@@ -312,8 +312,8 @@ def test_cache_matches_the_sample(authors_root, python2):
         np.testing.assert_allclose(record.box, folder.box, atol=1e-3)
         np.testing.assert_allclose(record.keypoints[:, 2], folder.keypoints[:, 2], atol=1e-3)
         assert np.abs(record.keypoints[:, :2] - folder.keypoints[:, :2]).max() < 3
-    assert records[0].meta == {"subject": "S1", "action": "Directions", "action_id": 2, "subaction": 1, "camera": 1, "frame": 1,
-                               "video": "s_01_act_02_subact_01_ca_01"}
+    assert records[0].meta == {"subject": "S1", "action": "Directions", "action_id": 2, "subaction": 1, "camera": 1,
+                               "frame": 1, "video": "s_01_act_02_subact_01_ca_01"}
 
 
 def test_cache_splits(tmp_path):

@@ -84,7 +84,8 @@ Example:
 >>> train = load_records("hm36/annot", "hm36/images", protocol=2,
 ...                      split="train")                            # doctest: +SKIP
 >>> train[0].meta                                                  # doctest: +SKIP
-{'subject': 'S1', 'action': 'Directions', 'action_id': 2, 'subaction': 1, 'camera': 1, 'frame': 1, 'video': 's_01_act_02_subact_01_ca_01'}
+{'subject': 'S1', 'action': 'Directions', 'action_id': 2, 'subaction': 1, 'camera': 1, 'frame': 1,
+ 'video': 's_01_act_02_subact_01_ca_01'}
 """
 
 import os

@@ -292,7 +292,9 @@ def warp_image(image, matrix, input_size):
 
 
 # Input dtypes of tf.image.crop_and_resize; others are cast to float32.
-_CROP_AND_RESIZE_DTYPES = (tf.uint8, tf.uint16, tf.int8, tf.int16, tf.int32, tf.int64, tf.float16, tf.float32, tf.float64)
+_CROP_AND_RESIZE_DTYPES = (
+    tf.uint8, tf.uint16, tf.int8, tf.int16, tf.int32, tf.int64, tf.float16, tf.float32, tf.float64,
+)
 
 
 def _crop_and_resize(images, inverse, in_h, in_w):
