@@ -181,6 +181,28 @@ def test_naive_full_int8_breaks_the_soft_argmax_and_ours_does_not(trained, expor
     assert output_dtypes(our_interpreter, "CONV_2D") == {np.int8}
 
 
+def test_arg_max_methods_keep_the_heat_map_convolution_in_float(coco_records, tmp_path, monkeypatch):
+    # H3's sigmoid maps are flattest: with an int8 heat-map convolution the arg-max of a briefly
+    # trained model jumps cells (about 2 px mean at 64x64); with it in float it stays on target.
+    keras.utils.set_random_seed(0)
+    model = IntegralPoseModel(backbone="resnet18", method="H3", skeleton="coco", input_size=SIZE, head_filters=64)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    model.fit(pipeline.make_dataset(coco_records, "coco", SIZE, training=True, batch_size=8, seed=0),
+              steps_per_epoch=20, epochs=1, verbose=0)
+    crops = export_lib.representative_crops(coco_records, model)
+    kwargs = dict(formats=("tflite",), quantize=("int8",), representative_data=crops, allow_parity_loss=True)
+    ours = export_lib.export(model, tmp_path / "ours", **kwargs)["artifacts"]["tflite_int8"]["parity"]
+    assert ours["within_target"] and ours["mean_px"] <= TARGET["int8"][1]
+    _, interpreter = run_litert(tmp_path / "ours" / "model_int8.tflite", crops[:1])
+    dtypes = {t["index"]: t["dtype"] for t in interpreter.get_tensor_details()}
+    conv_outputs = [dtypes[op["outputs"][0]] for op in interpreter._get_ops_details() if op["op_name"] == "CONV_2D"]
+    assert conv_outputs[-1] == np.float32 and set(conv_outputs[:-1]) == {np.int8}
+    # The same export with an int8 last layer, as integral methods get it, misses the target.
+    monkeypatch.setattr(export_lib, "INTEGRAL_METHODS", ("H3",))
+    int8_head = export_lib.export(model, tmp_path / "int8_head", **kwargs)["artifacts"]["tflite_int8"]["parity"]
+    assert int8_head["mean_px"] > 2 * TARGET["int8"][1] and not int8_head["within_target"]
+
+
 def test_saved_model_and_onnx_take_any_batch(trained, exported):
     model, crops = trained
     out_dir, _ = exported
