@@ -40,14 +40,20 @@ def zoo_cache(tmp_path_factory):
         yield patch
 
 
-@pytest.fixture(scope="module")
-def trained(coco_records, tmp_path_factory, zoo_cache):
+def train_tiny(method, records):
     """A tiny model trained for 20 steps on the COCO sample crops (peaked heat maps, unlike random weights)."""
     keras.utils.set_random_seed(0)
-    model = IntegralPoseModel(backbone="resnet18", method="I*", skeleton="coco", input_size=SIZE, head_filters=64)
+    model = IntegralPoseModel(backbone="resnet18", method=method, skeleton="coco", input_size=SIZE, head_filters=64)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    model.fit(pipeline.make_dataset(coco_records, "coco", SIZE, training=True, batch_size=8, seed=0),
+    model.fit(pipeline.make_dataset(records, "coco", SIZE, training=True, batch_size=8, seed=0),
               steps_per_epoch=20, epochs=1, verbose=0)
+    return model
+
+
+@pytest.fixture(scope="module")
+def trained(coco_records, tmp_path_factory, zoo_cache):
+    """The briefly trained I* model (`train_tiny`), reloaded through the zoo, and its parity crops."""
+    model = train_tiny("I*", coco_records)
     # The deployer's path: the trained model goes through the zoo (save_preset -> packed .tar.gz ->
     # from_preset over file://) and the reloaded model is what every test below exports.
     preset_dir = tmp_path_factory.mktemp("preset") / "i_star_resnet18_coco_64x64"
@@ -184,11 +190,7 @@ def test_naive_full_int8_breaks_the_soft_argmax_and_ours_does_not(trained, expor
 def test_arg_max_methods_keep_the_heat_map_convolution_in_float(coco_records, tmp_path, monkeypatch):
     # H3's sigmoid maps are flattest: with an int8 heat-map convolution the arg-max of a briefly
     # trained model jumps cells (about 2 px mean at 64x64); with it in float it stays on target.
-    keras.utils.set_random_seed(0)
-    model = IntegralPoseModel(backbone="resnet18", method="H3", skeleton="coco", input_size=SIZE, head_filters=64)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    model.fit(pipeline.make_dataset(coco_records, "coco", SIZE, training=True, batch_size=8, seed=0),
-              steps_per_epoch=20, epochs=1, verbose=0)
+    model = train_tiny("H3", coco_records)
     crops = export_lib.representative_crops(coco_records, model)
     kwargs = dict(formats=("tflite",), quantize=("int8",), representative_data=crops, allow_parity_loss=True)
     ours = export_lib.export(model, tmp_path / "ours", **kwargs)["artifacts"]["tflite_int8"]["parity"]
