@@ -74,6 +74,7 @@ import tensorflow as tf
 
 import keras_integral
 from keras_integral import skeletons
+from keras_integral.models.pose_model import INTEGRAL_METHODS
 
 FORMATS = ("saved_model", "tflite", "onnx")
 QUANTIZATIONS = ("fp32", "fp16", "int8")
@@ -96,8 +97,6 @@ INT8_MEAN_PX_AT_256 = 1.0
 _NETWORK_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED", "CONV_3D",
                 "CONV_3D_TRANSPOSE")
 _PARITY_BATCH = 16
-# Methods whose decoding averages over the heat maps: their last layer stays int8.
-INTEGRAL_METHODS = ("I*", "I1", "I2", "I3")
 
 
 def export(
@@ -386,6 +385,7 @@ def _tflite_models(model, quantize, crops):
             c.target_spec.supported_types = [tf.float16]
             models["fp16"] = c.convert()
         if "int8" in quantize:
+            # The integral averages the int8 step of the last layer away; other decodings need it in float.
             models["int8"] = _int8_model(converter(), fp32, crops, model.method not in INTEGRAL_METHODS)
     return models
 

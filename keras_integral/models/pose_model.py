@@ -38,6 +38,8 @@ from keras_integral.models.heads import RegressionHead
 
 METHODS_2D = ("R1", "H1", "H2", "H3", "I*", "I1", "I2", "I3")
 METHODS_3D = ("R1", "H1", "H2", "I*", "I1", "I2")
+# Methods decoded by the integral (soft-argmax) over the heat maps.
+INTEGRAL_METHODS = ("I*", "I1", "I2", "I3")
 SKELETONS_3D = ("h36m", "h36m18")
 # The heat-map loss each method trains with (I1-I3: in phase 1 only).
 HEATMAP_LOSS = {"H1": "H1", "H2": "H2", "H3": "H3", "I1": "H1", "I2": "H2", "I3": "H3"}
@@ -311,7 +313,7 @@ class IntegralPoseModel(keras.Model):
         """Heat maps of one stage -> dict of keypoints, scores and the loss inputs."""
         out = {}
         uses_heatmap_loss = method in HEATMAP_LOSS
-        integral = method.startswith("I")
+        integral = method in INTEGRAL_METHODS
         if is_3d and two_step:
             cells, mx, my, mz = MarginalIntegral3D(name=f"integral_{i}")(maps)
             if uses_heatmap_loss:
