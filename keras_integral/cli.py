@@ -108,7 +108,7 @@ def cmd_synth(args):
     from keras_integral.data import synthetic
 
     written = synthetic.generate(args.out, args.num, seed=args.seed, image_size=args.image_size,
-                                 val_fraction=args.val_fraction)
+                                 val_fraction=args.val_fraction, level=args.level)
     print(f"{written['num_images']} images written to {args.out} (COCO: {written['coco_train']}, "
           f"H36M: {written['h36m_annotations']}).")
 
@@ -221,9 +221,9 @@ def build_parser():
 
     p = commands.add_parser(
         "synth", help="generate the procedural synthetic pose set",
-        description="Render a procedural articulated person per image (random pose, camera, clutter, "
-                    "occluders) and write it in COCO format (OUT/coco) and in the Human3.6M layout "
-                    "(OUT/h36m). Deterministic by seed.",
+        description="Render a procedural articulated person per image (random pose, camera; by --level "
+                    "clutter, look-alikes, occluders, blur, noise) and write it in COCO format (OUT/coco) "
+                    "and in the Human3.6M layout (OUT/h36m). Deterministic by seed and level.",
         epilog="example: keras-integral synth --out synth --num 2000 --seed 0 --image-size 128",
     )
     p.add_argument("--out", required=True, help="output directory")
@@ -231,6 +231,9 @@ def build_parser():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--image-size", type=_size, default=(256, 256), help="HEIGHT or HEIGHTxWIDTH (default 256)")
     p.add_argument("--val-fraction", type=float, default=0.1, help="share of images in the COCO val split")
+    p.add_argument("--level", default="hard", choices=("easy", "medium", "hard"),
+                   help="scene difficulty: easy = smooth background only; medium = clutter and some occluders, "
+                        "no look-alike limbs or dots; hard = everything, blur and noise (default)")
     p.set_defaults(func=cmd_synth)
 
     p = commands.add_parser(

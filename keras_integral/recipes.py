@@ -69,7 +69,8 @@ class Recipe:
     max_train_records: int | None = None  # subsample (seeded) for quick runs
     max_val_records: int | None = None
     # Model: IntegralPoseModel arguments.
-    backbone: str = "resnet50"
+    backbone: str = "resnet50"  # a name, or "keras_hub:<preset>"
+    backbone_weights: str | None = None  # "imagenet", or a .pth / .weights.h5 path (as given, not under --data-dir)
     method: str = "I1"
     skeleton: str = "coco"
     input_size: tuple = (256, 256)
@@ -99,7 +100,8 @@ class Recipe:
     def model_kwargs(self):
         """The `IntegralPoseModel` constructor arguments."""
         return dict(
-            backbone=self.backbone, method=self.method, skeleton=self.skeleton,
+            backbone=self.backbone, backbone_weights=self.backbone_weights, method=self.method,
+            skeleton=self.skeleton,
             input_size=tuple(self.input_size),
             heatmap_size=tuple(self.heatmap_size) if self.heatmap_size else None,
             depth_bins=self.depth_bins, two_step=self.two_step, depth_range_mm=self.depth_range_mm,

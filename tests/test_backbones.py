@@ -207,7 +207,7 @@ def test_resnet_weights_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="missing.weights.h5"):
         ResNetBackbone(depth=18, weights=tmp_path / "missing.weights.h5")
     with pytest.raises(ValueError, match="weights"):
-        ResNetBackbone(depth=18, weights=tmp_path / "r18.pth")
+        ResNetBackbone(depth=18, weights=tmp_path / "r18.npz")
 
 
 @pytest.mark.parametrize(

@@ -28,6 +28,13 @@ def test_synth_writes_both_layouts(tmp_path, capsys):
     assert {(i["height"], i["width"]) for i in coco["images"]} == {(48, 64)}
     assert (tmp_path / "h36m" / "annotations.npz").is_file()
     assert "3 images written" in capsys.readouterr().out
+    assert coco["info"]["level"] == "hard"  # today's scenes stay the default
+
+
+def test_synth_level_reaches_the_generator(tmp_path):
+    assert cli.main(["synth", "--out", str(tmp_path), "--num", "2", "--image-size", "48", "--level", "easy"]) == 0
+    with open(tmp_path / "coco" / "annotations" / "person_keypoints_train.json") as f:
+        assert json.load(f)["info"]["level"] == "easy"
 
 
 def test_bad_recipe_is_one_line_error_with_exit_code_2(tmp_path, capsys):

@@ -351,6 +351,68 @@ def test_the_real_loaders_read_the_output(dataset):
         assert os.path.isfile(record.image_path)
 
 
+def _largest_step_away_from_the_person(rendered, margin_px=3):
+    """The largest difference between neighbouring pixels (any channel) farther than `margin_px` from the person."""
+    size = 2 * margin_px + 1
+    away = cv2.dilate(rendered["person_mask"].astype(np.uint8), np.ones((size, size), np.uint8)) == 0
+    image = rendered["image"].astype(np.int64)
+    dx = np.abs(np.diff(image, axis=1)).max(axis=-1)[away[:, 1:] & away[:, :-1]]
+    dy = np.abs(np.diff(image, axis=0)).max(axis=-1)[away[1:] & away[:-1]]
+    return max(dx.max(), dy.max())
+
+
+def test_easy_scenes_have_no_occluders_blur_noise_or_background_shapes():
+    cameras = synthetic.make_cameras(0, SIZE)
+    for i in range(8):
+        scenes = {level: synthetic.sample_scene(np.random.default_rng(i), cameras["S5_55011271"], "Posing", level)
+                  for level in synthetic.LEVELS}
+        easy = scenes["easy"]
+        assert easy.occluders == [] and easy.blur_sigma == 0.0 and easy.noise_sigma == 0.0
+        # The smooth gradient and blotches change by a few levels per pixel; any clutter
+        # shape, look-alike limb or marker-like dot has an edge of tens of levels.
+        assert _largest_step_away_from_the_person(synthetic.render_scene(easy)) <= 16, i
+        assert _largest_step_away_from_the_person(synthetic.render_scene(scenes["hard"])) > 40, i
+
+
+def test_every_level_shows_the_same_person():
+    cameras = synthetic.make_cameras(0, SIZE)
+    for i in range(4):
+        easy = synthetic.sample_scene(np.random.default_rng(i), cameras["S1_54138969"], "Walking", "easy")
+        hard = synthetic.sample_scene(np.random.default_rng(i), cameras["S1_54138969"], "Walking", "hard")
+        hard.blur_sigma, hard.noise_sigma, hard.occluders = 0.0, 0.0, []  # what the easy level leaves out
+        a, b = synthetic.render_scene(easy), synthetic.render_scene(hard)
+        np.testing.assert_array_equal(a["person_mask"], b["person_mask"])
+        # Inside the person's outline (its anti-aliased rim blends with the background).
+        inside = cv2.erode(a["person_mask"].astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+        assert inside.sum() > 100
+        np.testing.assert_array_equal(a["image"][inside], b["image"][inside])
+        np.testing.assert_array_equal(a["keypoints"], b["keypoints"])
+        assert not np.array_equal(a["image"], b["image"])  # the backgrounds differ
+
+
+def test_each_level_is_deterministic_and_the_loaders_read_it(tmp_path):
+    keypoints = {}
+    for level in synthetic.LEVELS:
+        synthetic.generate(tmp_path / level, NUM, seed=3, image_size=SIZE, level=level, verbose=0)
+        synthetic.generate(tmp_path / f"{level}_again", NUM, seed=3, image_size=SIZE, level=level, verbose=0)
+        assert _files(tmp_path / level) == _files(tmp_path / f"{level}_again")
+        train = tmp_path / level / "coco" / "annotations" / "person_keypoints_train.json"
+        assert json.loads(train.read_text())["info"]["level"] == level
+        assert f'level="{level}"' in (tmp_path / level / "README.md").read_text()
+        records = coco_loader.load_records(train, tmp_path / level / "coco" / "images")
+        assert len(records) == NUM - 1 and all(os.path.isfile(r.image_path) for r in records)
+        test = h36m_loader.load_records(tmp_path / level / "h36m" / "annotations.npz", tmp_path / level / "h36m" / "images",
+                                        tmp_path / level / "h36m" / "cameras.json", protocol=2, split="test")
+        assert len(test) > 0 and all(os.path.isfile(r.image_path) for r in test)
+        keypoints[level] = [(r.keypoints, r.weights[:, 0] > 0) for r in records]
+    easy_files, hard_files = _files(tmp_path / "easy"), _files(tmp_path / "hard")
+    assert all(easy_files[n] != hard_files[n] for n in easy_files if n.startswith("coco/images/"))
+    for (easy_kp, easy_seen), (hard_kp, hard_seen) in zip(keypoints["easy"], keypoints["hard"]):
+        both = easy_seen & hard_seen  # an occluder can only hide joints, never move them
+        assert both.sum() >= 8 and not np.any(hard_seen & ~easy_seen)
+        np.testing.assert_allclose(easy_kp[both], hard_kp[both], atol=1e-3)
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
@@ -359,6 +421,7 @@ def test_the_real_loaders_read_the_output(dataset):
         ({"num": 2, "image_size": (16, 96)}, "image_size"),
         ({"num": 2, "val_fraction": 1.0}, "val_fraction"),
         ({"num": 2, "jpeg_quality": 0}, "jpeg_quality"),
+        ({"num": 2, "level": "extreme"}, "level"),
     ],
 )
 def test_bad_arguments_raise_naming_the_argument(tmp_path, kwargs, message):

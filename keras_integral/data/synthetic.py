@@ -4,9 +4,12 @@ Each image holds one articulated body on the Human3.6M-17 skeleton plus face
 points (nose, eyes, ears, for COCO-17), posed within anatomical limits, seen
 by a pinhole camera with Human3.6M lens distortion and drawn with OpenCV:
 limbs as shaded tapered capsules painted back to front by depth, torso and
-head as projected convex hulls, a small disc at every keypoint, background
-clutter (shapes, lines, limb-like distractors, dots like the joint discs),
-occluders in front of the person, blur and noise. Keypoints are the exact
+head as projected convex hulls, a small disc at every keypoint. Around the
+person, by difficulty level (`LEVELS`): "hard" adds background clutter
+(shapes, lines), distractors (limb-like capsules, dots like the joint discs),
+occluders in front of the person, blur and noise; "medium" the clutter, fewer
+occluders, blur and noise but no distractors; "easy" a smooth background and
+nothing else. Image `i` shows the same person at every level. Keypoints are the exact
 distorted projections (sub-pixel; OpenCV draws with 1/16 px precision and
 pixel centres at integer coordinates, as everywhere in this package).
 
@@ -168,6 +171,43 @@ _SHIFT = 4  # OpenCV fixed-point bits: coordinates drawn to 1/16 px
 _SCALE = 1 << _SHIFT
 
 
+@dataclasses.dataclass(frozen=True)
+class Difficulty:
+    """What a scene holds besides the person: one row of `LEVELS`.
+
+    Args:
+        clutter: background shapes (rectangles, ellipses, lines, polygons)
+            over the smooth gradient.
+        distractors: look-alikes in the background: limb-like capsules
+            (half of them skin-coloured) and dots the size of the joint markers.
+        occluder_probability: share of images with one or two occluders in
+            front of the person.
+        blur: Gaussian blur (sigma 0.3-1.2 px) in 40 % of the images.
+        noise: additive Gaussian noise (sigma up to 8 levels).
+    """
+
+    clutter: bool
+    distractors: bool
+    occluder_probability: float
+    blur: bool
+    noise: bool
+
+
+# Every level draws the same random numbers and leaves things out, so image i
+# shows the same person, pose, camera and background colours at every level.
+LEVELS = {
+    "easy": Difficulty(clutter=False, distractors=False, occluder_probability=0.0, blur=False, noise=False),
+    "medium": Difficulty(clutter=True, distractors=False, occluder_probability=0.2, blur=True, noise=True),
+    "hard": Difficulty(clutter=True, distractors=True, occluder_probability=0.45, blur=True, noise=True),
+}
+
+
+def _difficulty(level):
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {tuple(LEVELS)}, got {level!r}.")
+    return LEVELS[level]
+
+
 def _fibonacci_sphere(n):
     i = np.arange(n) + 0.5
     z = 1 - 2 * i / n
@@ -206,6 +246,8 @@ class Scene:
         style_seed: seeds background, lighting and texture.
         blur_sigma: Gaussian blur in pixels (0 = none).
         noise_sigma: additive Gaussian noise, in 8-bit levels.
+        level: name in `LEVELS`; its `clutter` and `distractors` decide
+            what the background shows (occluders, blur and noise are above).
     """
 
     image_size: tuple
@@ -219,6 +261,7 @@ class Scene:
     style_seed: int
     blur_sigma: float
     noise_sigma: float
+    level: str = "hard"
 
 
 def make_cameras(seed, image_size):
@@ -275,7 +318,7 @@ def make_cameras(seed, image_size):
     return cameras
 
 
-def sample_scene(rng, camera, action="Posing"):
+def sample_scene(rng, camera, action="Posing", level="hard"):
     """Draws a person (shape, pose, placement, clothes) and occluders for `camera`.
 
     The person is 1.5 to 1.95 m tall with per-bone variation, posed within
@@ -287,6 +330,9 @@ def sample_scene(rng, camera, action="Posing"):
         rng: `np.random.Generator`.
         camera: camera dict as from `make_cameras` (`w`, `h` give the size).
         action: pose family, one of `ACTIONS`.
+        level: scene difficulty, a name in `LEVELS` (occluders, blur, noise,
+            background clutter). The same `rng` state gives the same person
+            at every level.
 
     Returns:
         a `Scene`.
@@ -300,6 +346,7 @@ def sample_scene(rng, camera, action="Posing"):
     """
     if action not in _FAMILIES:
         raise ValueError(f"action must be one of {ACTIONS}, got {action!r}.")
+    difficulty = _difficulty(level)
     image_size = (int(camera["h"]), int(camera["w"]))
     height_m = rng.uniform(*HEIGHT_RANGE_M)
     lengths = {
@@ -323,12 +370,16 @@ def sample_scene(rng, camera, action="Posing"):
         "pants": pants, "shin": pants if rng.random() < 0.75 else skin,
         "shoes": rng.integers(0, 256, 3), "marker": rng.integers(0, 256, 3),
     }
+    build, style_seed = rng.uniform(0.85, 1.25), int(rng.integers(2**31))
+    blur_sigma = rng.uniform(0.3, 1.2) if rng.random() < 0.4 else 0.0
+    noise_sigma = rng.uniform(0.0, 8.0)
     scene = Scene(
         image_size=image_size, camera=camera, points=points, frames=frames, height_m=height_m,
-        build=rng.uniform(0.85, 1.25), colours=colours, occluders=[], style_seed=int(rng.integers(2**31)),
-        blur_sigma=rng.uniform(0.3, 1.2) if rng.random() < 0.4 else 0.0, noise_sigma=rng.uniform(0.0, 8.0),
+        build=build, colours=colours, occluders=[], style_seed=style_seed,
+        blur_sigma=blur_sigma if difficulty.blur else 0.0, noise_sigma=noise_sigma if difficulty.noise else 0.0,
+        level=level,
     )
-    if rng.random() < 0.45:
+    if rng.random() < difficulty.occluder_probability:
         keypoints = project_points(np.stack([points[n] for n in KEYPOINT_NAMES]), camera)
         scene.occluders = [_random_occluder(rng, keypoints, image_size) for _ in range(1 + (rng.random() < 0.3))]
     return scene
@@ -356,7 +407,7 @@ def render_scene(scene):
     """
     height, width = scene.image_size
     style = np.random.default_rng(scene.style_seed)
-    image = _background(style, height, width)
+    image = _background(style, height, width, _difficulty(scene.level))
     ids = np.full((height, width), -1, np.int32)  # which primitive was drawn last, per pixel
     light = style.normal(size=2)
     light /= np.linalg.norm(light)
@@ -396,11 +447,13 @@ def render_scene(scene):
     }
 
 
-def generate(out_dir, num, seed=0, image_size=(256, 256), val_fraction=0.1, jpeg_quality=90, verbose=1):
+def generate(out_dir, num, seed=0, image_size=(256, 256), val_fraction=0.1, jpeg_quality=90, level="hard",
+             verbose=1):
     """Renders `num` synthetic people and writes them in COCO and Human3.6M layouts.
 
     Deterministic: the same `seed` (and arguments) gives byte-identical files;
-    image `i` depends only on `seed`, `i` and `image_size`, not on `num`.
+    image `i` depends only on `seed`, `i`, `image_size` and `level`, not on
+    `num`; at every level it shows the same person (`LEVELS`).
     Files of an earlier run in `out_dir` are overwritten, not deleted. The
     layout is in the module docstring; the last `round(num * val_fraction)`
     images (at least one when `val_fraction > 0` and `num > 1`) form the COCO
@@ -413,6 +466,10 @@ def generate(out_dir, num, seed=0, image_size=(256, 256), val_fraction=0.1, jpeg
         image_size: `(height, width)` in pixels, each at least 32.
         val_fraction: share of images in `person_keypoints_val.json`, in [0, 1).
         jpeg_quality: JPEG quality, 1 to 100.
+        level: scene difficulty, a name in `LEVELS`: `"easy"` (smooth
+            background, no occluders, look-alikes, blur or noise),
+            `"medium"` (clutter without look-alikes, fewer occluders) or
+            `"hard"` (everything).
         verbose: 1 shows a `keras.utils.Progbar`, 0 is silent.
 
     Returns:
@@ -426,7 +483,7 @@ def generate(out_dir, num, seed=0, image_size=(256, 256), val_fraction=0.1, jpeg
     >>> summary["coco_train"]                                # doctest: +SKIP
     PosixPath('out/synth/coco/annotations/person_keypoints_train.json')
     """
-    num, seed, image_size = _check_arguments(num, seed, image_size, val_fraction, jpeg_quality)
+    num, seed, image_size = _check_arguments(num, seed, image_size, val_fraction, jpeg_quality, level)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"out_dir {os.fspath(out_dir)!r} exists and is not a folder.")
@@ -457,7 +514,7 @@ def generate(out_dir, num, seed=0, image_size=(256, 256), val_fraction=0.1, jpeg
         subject = SUBJECTS[i % len(SUBJECTS)]
         camera_id = CAMERA_IDS[rng.integers(len(CAMERA_IDS))]
         action = ACTIONS[rng.choice(len(ACTIONS), p=ACTION_WEIGHTS)]
-        scene = sample_scene(rng, cameras[f"{subject}_{camera_id}"], action)
+        scene = sample_scene(rng, cameras[f"{subject}_{camera_id}"], action, level)
         rendered = render_scene(scene)
 
         image_id = i + 1
@@ -484,8 +541,8 @@ def generate(out_dir, num, seed=0, image_size=(256, 256), val_fraction=0.1, jpeg
             progbar.update(i + 1)
 
     split = num - num_val
-    _write_json(paths["coco_train"], _coco_file(coco_images[:split], coco_annotations[:split], seed))
-    _write_json(paths["coco_val"], _coco_file(coco_images[split:], coco_annotations[split:], seed))
+    _write_json(paths["coco_train"], _coco_file(coco_images[:split], coco_annotations[:split], seed, level))
+    _write_json(paths["coco_val"], _coco_file(coco_images[split:], coco_annotations[split:], seed, level))
     _write_npz(paths["h36m_annotations"], {
         "imgname": np.array([row[0] for row in h36m_rows], dtype=str),
         "center": np.array([row[1] for row in h36m_rows], np.float64).reshape(-1, 2),
@@ -494,11 +551,12 @@ def generate(out_dir, num, seed=0, image_size=(256, 256), val_fraction=0.1, jpeg
         "S": np.array([row[4] for row in h36m_rows], np.float64).reshape(-1, 17, 4),
     })
     _write_json(paths["h36m_cameras"], {key: _camera_json(camera) for key, camera in cameras.items()})
-    paths["readme"].write_text(_readme(num, num_val, seed, image_size, val_fraction, jpeg_quality), encoding="utf-8")
+    paths["readme"].write_text(_readme(num, num_val, seed, image_size, val_fraction, jpeg_quality, level),
+                               encoding="utf-8")
     return {**paths, "num_images": num}
 
 
-def _check_arguments(num, seed, image_size, val_fraction, jpeg_quality):
+def _check_arguments(num, seed, image_size, val_fraction, jpeg_quality, level):
     def is_int(value):
         return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
@@ -513,6 +571,8 @@ def _check_arguments(num, seed, image_size, val_fraction, jpeg_quality):
         raise ValueError(f"generate: val_fraction must be in [0, 1), got {val_fraction!r}.")
     if not is_int(jpeg_quality) or not 1 <= jpeg_quality <= 100:
         raise ValueError(f"generate: jpeg_quality must be an integer in [1, 100], got {jpeg_quality!r}.")
+    if not isinstance(level, str) or level not in LEVELS:
+        raise ValueError(f"generate: level must be one of {tuple(LEVELS)}, got {level!r}.")
     return int(num), int(seed), (int(image_size[0]), int(image_size[1]))
 
 
@@ -832,8 +892,13 @@ def _body_primitives(scene, style):
     return primitives, markers
 
 
-def _background(rng, height, width):
-    """A gradient, blotchy texture and clutter: shapes, lines, limb-like capsules, marker-like dots."""
+def _background(rng, height, width, difficulty):
+    """A gradient, blotchy texture and, by `difficulty`, clutter (shapes, lines) and distractors.
+
+    Distractors are limb-like capsules and marker-like dots. Shapes a level
+    leaves out are still drawn, into a scratch image: the random stream, and
+    so everything drawn after the background, is the same at every level.
+    """
     c0, c1 = rng.uniform(0, 255, 3).astype(np.float32), rng.uniform(0, 255, 3).astype(np.float32)
     angle = rng.uniform(0, 2 * np.pi)
     t = (np.cos(angle) * np.arange(width)[None, :] + np.sin(angle) * np.arange(height)[:, None])
@@ -842,34 +907,37 @@ def _background(rng, height, width):
     blotches = rng.uniform(-40, 40, (rng.integers(3, 9), rng.integers(3, 9), 3)).astype(np.float32)
     image = np.clip(image + cv2.resize(blotches, (width, height), interpolation=cv2.INTER_CUBIC), 0, 255)
     image = image.astype(np.uint8)
+    scratch = np.zeros_like(image)
     size = max(height, width)
     for _ in range(rng.integers(6, 24)):
         colour = rng.integers(0, 256, 3).tolist()
         centre = tuple(_fixed(rng.uniform([0, 0], [width, height])))
         kind = rng.integers(6)
+        shown = difficulty.distractors if kind >= 4 else difficulty.clutter
+        target = image if shown else scratch
         if kind == 0:
             p0, p1 = rng.uniform(-0.1, 1.1, 2) * [width, height], rng.uniform(-0.1, 1.1, 2) * [width, height]
-            cv2.rectangle(image, tuple(_fixed(p0)), tuple(_fixed(p1)), colour, -1, cv2.LINE_AA, _SHIFT)
+            cv2.rectangle(target, tuple(_fixed(p0)), tuple(_fixed(p1)), colour, -1, cv2.LINE_AA, _SHIFT)
         elif kind == 1:
             axes = tuple(_fixed(rng.uniform(0.02, 0.25, 2) * size))
-            cv2.ellipse(image, centre, axes, rng.uniform(0, 180), 0, 360, colour, -1, cv2.LINE_AA, _SHIFT)
+            cv2.ellipse(target, centre, axes, rng.uniform(0, 180), 0, 360, colour, -1, cv2.LINE_AA, _SHIFT)
         elif kind == 2:
             p0, p1 = rng.uniform(0, 1, 2) * [width, height], rng.uniform(0, 1, 2) * [width, height]
-            cv2.line(image, tuple(_fixed(p0)), tuple(_fixed(p1)), colour, int(rng.integers(1, 6)), cv2.LINE_AA, _SHIFT)
+            cv2.line(target, tuple(_fixed(p0)), tuple(_fixed(p1)), colour, int(rng.integers(1, 6)), cv2.LINE_AA, _SHIFT)
         elif kind == 3:
             polygon = rng.uniform(0, 1, (int(rng.integers(3, 7)), 2)) * [width, height]
-            cv2.fillPoly(image, [_fixed(polygon)], colour, cv2.LINE_AA, _SHIFT)
+            cv2.fillPoly(target, [_fixed(polygon)], colour, cv2.LINE_AA, _SHIFT)
         elif kind == 4:  # a limb-like capsule, possibly skin-coloured
             if rng.random() < 0.5:
                 colour = _SKIN[rng.integers(len(_SKIN))]
             p0 = rng.uniform(0, 1, 2) * [width, height]
             p1 = p0 + rng.normal(0, 0.15 * size, 2)
-            cv2.line(image, tuple(_fixed(p0)), tuple(_fixed(p1)), list(colour),
+            cv2.line(target, tuple(_fixed(p0)), tuple(_fixed(p1)), list(colour),
                      int(rng.integers(3, max(4, size // 20))), cv2.LINE_AA, _SHIFT)
         else:  # dots the size of the joint markers
             for _ in range(rng.integers(1, 6)):
                 dot = rng.uniform(0, 1, 2) * [width, height]
-                cv2.circle(image, tuple(_fixed(dot)), int(rng.uniform(0.8, 2.5) * _SCALE), colour, -1,
+                cv2.circle(target, tuple(_fixed(dot)), int(rng.uniform(0.8, 2.5) * _SCALE), colour, -1,
                            cv2.LINE_AA, _SHIFT)
     return image
 
@@ -921,12 +989,13 @@ def _h36m_row(imgname, scene, rendered):
     )
 
 
-def _coco_file(images, annotations, seed):
+def _coco_file(images, annotations, seed, level):
     return {
         "info": {
             "description": "keras-integral procedural synthetic people (keras_integral.data.synthetic)",
             "version": GENERATOR_VERSION,
             "seed": seed,
+            "level": level,
         },
         "licenses": [{"id": 1, "name": "Generated by keras-integral; same terms as the package (MIT)", "url": ""}],
         "categories": [{
@@ -981,17 +1050,21 @@ def _link_or_copy(source, target):
         target.write_bytes(source.read_bytes())
 
 
-def _readme(num, num_val, seed, image_size, val_fraction, jpeg_quality):
+def _readme(num, num_val, seed, image_size, val_fraction, jpeg_quality, level):
     height, width = image_size
+    difficulty = LEVELS[level]
+    scene = ", ".join(f"{field.name.replace('_', ' ')}: {getattr(difficulty, field.name)}"
+                      for field in dataclasses.fields(difficulty))
     return f"""# Synthetic people (keras-integral)
 
 Procedurally rendered images of one articulated person each, written by
 `keras_integral.data.synthetic.generate` (generator version {GENERATOR_VERSION}).
 Regenerate with `generate(out_dir, num={num}, seed={seed}, image_size=({height}, {width}),
-val_fraction={val_fraction}, jpeg_quality={jpeg_quality})` (same arguments give
-byte-identical files).
+val_fraction={val_fraction}, jpeg_quality={jpeg_quality}, level="{level}")` (same
+arguments give byte-identical files).
 
 - images: {num}, {width}x{height} px, JPEG quality {jpeg_quality}; seed {seed}
+- scene level "{level}": {scene}
 - body: Human3.6M-17 skeleton plus nose, eyes and ears; stature 1.5-1.95 m,
   joint angles within anatomical limits; pose families named after Human3.6M
   actions ({", ".join(ACTIONS)})

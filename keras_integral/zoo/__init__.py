@@ -4,8 +4,10 @@
 |---|---|
 | `preset.py` | `save_preset`, `load_preset`, `pack_preset`, `from_preset` |
 | `registry.py`, `presets.json` | preset names, URLs, metrics; `list_presets`, `info`, `download` |
-| `download.py` | cache (`$KERAS_INTEGRAL_HOME`), SHA-256, safe atomic extraction |
-| `convert_official.py` | the authors' PyTorch checkpoints -> a preset (needs torch) |
+| `download.py` | cache (`$KERAS_INTEGRAL_HOME`), SHA-256, safe atomic extraction and placement |
+| `pth.py` | `torch.save` files read without torch, with a tensors-only unpickler |
+| `torchvision.py` | torchvision's ImageNet ResNet checkpoints (URLs, hashes) -> `ResNetBackbone` |
+| `convert_official.py` | the authors' PyTorch checkpoints -> a preset |
 
 The CLI (`keras-integral zoo list | download | info | convert`) calls
 `registry.list_presets()`, `registry.download(name)`, `registry.info(name)`
@@ -20,6 +22,7 @@ Example:
 from keras_integral.zoo.download import ChecksumMismatchError  # noqa: F401
 from keras_integral.zoo.download import PresetUnavailableError  # noqa: F401
 from keras_integral.zoo.download import UnsafeArchiveError  # noqa: F401
+from keras_integral.zoo.download import WeightsUnavailableError  # noqa: F401
 from keras_integral.zoo.preset import from_preset  # noqa: F401
 from keras_integral.zoo.preset import load_preset  # noqa: F401
 from keras_integral.zoo.preset import pack_preset  # noqa: F401

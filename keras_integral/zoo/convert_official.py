@@ -26,7 +26,9 @@ The ResNet depth, the number and width of the deconvolutions and `K * D`
 come from the state dict; `K` from `skeleton`, `D = channels / K`; the input
 size is an argument (their challenge default 384x288).
 
-Needs torch (the `[convert]` extra) only to read the file.
+The file is read without torch and without running code from it
+(`zoo/pth.py`); the backbone's tensors map as torchvision's do
+(`zoo/torchvision.py`).
 
 Example:
 
@@ -36,16 +38,16 @@ Example:
 PosixPath('presets/official_chall_train')
 """
 
-import os
 import re
 from pathlib import Path
 
 import numpy as np
 
 from keras_integral import skeletons
-from keras_integral.models.backbones.resnet import RESNET_DEPTHS
 from keras_integral.models.pose_model import BACKBONE_STRIDE
 from keras_integral.models.pose_model import IntegralPoseModel
+from keras_integral.zoo import pth
+from keras_integral.zoo import torchvision
 from keras_integral.zoo.download import sha256_file
 from keras_integral.zoo.preset import save_preset
 
@@ -58,8 +60,8 @@ def load_checkpoint(path):
 
     Accepts their training checkpoint (a dict with `network`) or a bare
     state dict, saved by any torch version (their files use the legacy
-    pre-1.6 format). Loaded with `weights_only=True`: no code from the file
-    runs.
+    pre-1.6 format). Read by `pth.load_pth`, without torch: no code from
+    the file runs.
 
     Args:
         path: the checkpoint file.
@@ -69,7 +71,7 @@ def load_checkpoint(path):
         checkpoint's scalar entries (e.g. `epoch`).
 
     Raises:
-        ImportError: torch is not installed (the message says how).
+        UnsafeCheckpointError: the file names a global a checkpoint does not need.
         ValueError: the file holds no network state dict.
 
     Example:
@@ -78,14 +80,7 @@ def load_checkpoint(path):
     >>> state["backbone.conv1.weight"].shape  # doctest: +SKIP
     (64, 3, 7, 7)
     """
-    try:
-        import torch
-    except ImportError as e:
-        raise ImportError(
-            "Converting the authors' checkpoints needs torch: pip install 'keras-integral[convert]' "
-            "(or pip install torch)."
-        ) from e
-    checkpoint = torch.load(os.fspath(path), map_location="cpu", weights_only=True)
+    checkpoint = pth.load_pth(path)
     network = checkpoint.get("network", checkpoint) if isinstance(checkpoint, dict) else None
     if not isinstance(network, dict) or not any(str(k).endswith("conv1.weight") for k in network):
         found = sorted(checkpoint)[:10] if isinstance(checkpoint, dict) else type(checkpoint).__name__
@@ -96,7 +91,7 @@ def load_checkpoint(path):
     state = {}
     for key, value in network.items():
         key = key[len("module."):] if key.startswith("module.") else key
-        state[key] = value.detach().cpu().numpy()
+        state[key] = np.asarray(value)
     extra = {k: v for k, v in checkpoint.items() if isinstance(v, (int, float, str))}
     return state, extra
 
@@ -126,7 +121,7 @@ def network_config(state, input_size=(384, 288), skeleton="h36m18", depth_range_
     {'backbone': 'resnet152', 'method': 'I*', 'skeleton': 'h36m18', 'input_size': (384, 288),
      'heatmap_size': (96, 72), 'depth_bins': 72, 'head_filters': 256, 'decoding': 'authors', ...}
     """
-    depth = _resnet_depth(state)
+    depth = torchvision.resnet_depth(state, prefix="backbone.")
     num_deconv, filters, channels = _head_structure(state)
     joints = skeletons.get(skeleton).num_joints
     if channels % joints:
@@ -149,24 +144,6 @@ def network_config(state, input_size=(384, 288), skeleton="h36m18", depth_range_
         "head_filters": filters,
         "decoding": "authors",
     }
-
-
-def _resnet_depth(state):
-    blocks = {}
-    for key in state:
-        match = re.match(r"backbone\.layer(\d)\.(\d+)\.", key)
-        if match:
-            stage, block = int(match.group(1)), int(match.group(2))
-            blocks[stage] = max(blocks.get(stage, 0), block + 1)
-    counts = tuple(blocks.get(stage, 0) for stage in (1, 2, 3, 4))
-    kind = "bottleneck" if "backbone.layer1.0.conv3.weight" in state else "basic"
-    for depth, spec in RESNET_DEPTHS.items():
-        if spec == (kind, counts):
-            return depth
-    raise ValueError(
-        f"The backbone has {kind} blocks {counts} per stage, which is no torchvision ResNet "
-        f"(known: {dict(RESNET_DEPTHS)})."
-    )
 
 
 def _head_structure(state):
@@ -231,17 +208,7 @@ def build_model(state, **config):
     def bn(prefix):
         return [take(f"{prefix}.{name}") for name in _BN_KEYS]
 
-    backbone = model.get_layer(kwargs["backbone"])
-    for layer in backbone.layers:
-        if not layer.weights:
-            continue
-        key = "backbone." + layer.name.replace("_", ".")
-        if type(layer).__name__ == "Conv2D":
-            layer.set_weights([take(key + ".weight").transpose(2, 3, 1, 0)])
-        elif type(layer).__name__ == "BatchNormalization":
-            layer.set_weights(bn(key))
-        else:
-            raise ValueError(f"No mapping for backbone layer {layer.name!r} ({type(layer).__name__}).")
+    used |= torchvision.set_resnet_state(model.get_layer(kwargs["backbone"]), state, prefix="backbone.")
     head = model.get_layer("head")
     for i, (deconv, norm) in enumerate(zip(head.deconvs, head.norms)):
         deconv.set_weights([take(f"head.features.{3 * i}.weight").transpose(2, 3, 1, 0)])

@@ -1,9 +1,10 @@
-"""The preset cache: download a `.tar.gz`, verify its SHA-256, extract it safely, atomically.
+"""The cache: download a preset `.tar.gz` or a weights file, verify its SHA-256, place it atomically.
 
 Layout of the cache (`$KERAS_INTEGRAL_HOME`, default `~/.cache/keras_integral`):
 
     presets/<sha256 of the archive>/   config.json, model.weights.h5, metadata.json
     presets/.download-*, .extract-*    work in progress; never read, removed on failure
+    torchvision/<file name>            torchvision's ImageNet checkpoints (`fetch_file`)
 
 An entry appears only by renaming a fully downloaded, verified and extracted
 folder into place, so an interrupted download (killed process, lost
@@ -42,6 +43,10 @@ class PresetUnavailableError(RuntimeError):
 
 class ChecksumMismatchError(ValueError):
     """A file's SHA-256 differs from the expected one; the file is not used."""
+
+
+class WeightsUnavailableError(PresetUnavailableError):
+    """Pretrained weights are neither in the cache nor downloadable; the message says where to put them."""
 
 
 class UnsafeArchiveError(ValueError):
@@ -141,6 +146,71 @@ def fetch(url, sha256=None, progress=True):
         if not (target / "config.json").is_file():
             _extract_into_cache(partial, target, url)
         return target
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+
+
+def fetch_file(url, path, sha256_prefix=None, progress=True):
+    """Downloads `url` to `path` once, checking that its SHA-256 starts with `sha256_prefix`.
+
+    A file already at `path` is checked and used, so a file copied there by
+    hand works offline. A download goes to a temporary file next to `path`
+    and is renamed into place only once complete and verified.
+
+    Args:
+        url: `https://...` or `file://...` URL of the file.
+        path: where it lives in the cache (e.g. `cache_dir() / "torchvision" /
+            "resnet50-0676ba61.pth"`).
+        sha256_prefix: the leading hex digits of the file's SHA-256 (all 64
+            for a full check), or None.
+        progress: show a progress bar (bytes).
+
+    Returns:
+        `pathlib.Path` of the verified file.
+
+    Raises:
+        WeightsUnavailableError: not cached and not downloadable; the message
+            names the URL and the exact path to place the file at by hand.
+        ChecksumMismatchError: the download, or the file at `path`, has
+            another hash (a download is discarded; nothing is cached).
+
+    Example:
+
+    >>> fetch_file("https://download.pytorch.org/models/resnet18-f37072fd.pth",
+    ...            cache_dir() / "torchvision" / "resnet18-f37072fd.pth", "f37072fd")  # doctest: +SKIP
+    PosixPath('/home/me/.cache/keras_integral/torchvision/resnet18-f37072fd.pth')
+    """
+    path = Path(path)
+    prefix = (sha256_prefix or "").lower()
+    if path.is_file():
+        actual = sha256_file(path)
+        if not actual.startswith(prefix):
+            raise ChecksumMismatchError(
+                f"{path}: its SHA-256 {actual} does not start with {prefix}, so it is not the file "
+                f"{url}. Delete it (it is downloaded again) or replace it with that file."
+            )
+        return path
+    if not isinstance(url, str) or not url.startswith(URL_SCHEMES):
+        raise ValueError(f"`url` must start with one of {URL_SCHEMES}, received {url!r}.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, partial = tempfile.mkstemp(prefix=".download-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            try:
+                actual = _copy_url(url, out, progress)
+            except PresetUnavailableError as e:
+                raise WeightsUnavailableError(
+                    f"{e} Without a network, download {url} elsewhere and place it at {path} "
+                    f"(this exact name; its SHA-256 must start with {prefix or 'anything'})."
+                ) from e
+        if not actual.startswith(prefix):
+            raise ChecksumMismatchError(
+                f"SHA-256 mismatch for {url}: expected it to start with {prefix}, downloaded "
+                f"{actual}. The file was discarded and nothing was cached."
+            )
+        os.replace(partial, path)
+        return path
     finally:
         if os.path.exists(partial):
             os.remove(partial)

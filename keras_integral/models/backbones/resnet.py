@@ -78,8 +78,7 @@ def load_backbone_weights(model, weights):
 
     Args:
         model: the built `keras.Model`.
-        weights: path of a Keras `.weights.h5` file on local disk (no
-            downloads).
+        weights: path of a Keras `.weights.h5` file on local disk.
 
     Raises:
         ValueError: the path does not end in `.weights.h5`.
@@ -93,14 +92,11 @@ def load_backbone_weights(model, weights):
     path = os.fspath(weights)
     if not path.endswith(".weights.h5"):
         raise ValueError(
-            f"`weights` must be None or a local Keras '.weights.h5' file; "
+            f"`weights` of {model.name} must be None or a local Keras '.weights.h5' file; "
             f"received weights={weights!r}."
         )
     if not os.path.isfile(path):
-        raise FileNotFoundError(
-            f"`weights` file not found: {path!r} (expected a local "
-            f"'.weights.h5' file; backbones never download)."
-        )
+        raise FileNotFoundError(f"`weights` file not found: {path!r} (expected a local '.weights.h5' file).")
     model.load_weights(path)
 
 
@@ -187,8 +183,10 @@ class ResNetBackbone(keras.Model):
         depth: int. One of 18, 34, 50, 101, 152. Defaults to `50`.
         input_shape: tuple `(height, width, 3)`; `None` sizes are allowed.
             Defaults to `(None, None, 3)`.
-        weights: None, or the path of a local Keras `.weights.h5` file to
-            load (e.g. converted from torchvision). Not stored in the
+        weights: None (random), `"imagenet"` (torchvision's ImageNet
+            checkpoint for this depth, downloaded once into the cache,
+            `keras_integral.zoo.torchvision`), a local torchvision `.pth`
+            state dict, or a Keras `.weights.h5` file. Not stored in the
             config: a saved model carries its own weights.
         name: model name. Defaults to `f"resnet{depth}"`.
         **kwargs: passed to `keras.Model` (e.g. `trainable`).
@@ -260,7 +258,12 @@ class ResNetBackbone(keras.Model):
         self.image_shape = input_shape
         self.pyramid_outputs = pyramid_outputs
         if weights is not None:
-            load_backbone_weights(self, weights)
+            if os.fspath(weights).endswith(".weights.h5"):
+                load_backbone_weights(self, weights)
+            else:
+                from keras_integral.zoo import torchvision  # the zoo imports the models
+
+                torchvision.load_resnet_weights(self, weights)
 
     def get_config(self):
         return {
