@@ -157,6 +157,8 @@ def export(
     quantize = _check_choices(quantize, QUANTIZATIONS, "quantize") if "tflite" in formats else ()
     crops = _collect_crops(representative_data, model.input_size)
     out_dir = os.fspath(out_dir)
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise ValueError(f"out_dir {out_dir!r} is an existing file; export writes a directory (new or empty).")
     if os.path.isdir(out_dir) and os.listdir(out_dir):
         raise ValueError(f"out_dir {out_dir!r} is not empty; export into a new or empty directory.")
     os.makedirs(out_dir, exist_ok=True)
@@ -432,11 +434,8 @@ def _write_onnx(model, path):
     Freezing first: tf2onnx lists the constants a Keras model captures (its
     normalisation and pixel-mapping tensors) as extra graph inputs otherwise.
     """
-    try:
-        import onnx
-        import tf2onnx
-    except ImportError as error:
-        raise ImportError("ONNX export needs tf2onnx and onnx: pip install keras-integral[export]") from error
+    import onnx
+    import tf2onnx
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     serve, _ = _serving_functions(model)
@@ -611,10 +610,8 @@ def _collect_crops(data, input_size):
 
 
 def _onnx_session(path):
-    try:
-        import onnxruntime
-    except ImportError as error:
-        raise ImportError("Running ONNX needs onnxruntime: pip install keras-integral[export]") from error
+    import onnxruntime
+
     return onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
 
 
