@@ -252,7 +252,18 @@ def make_strategy():
 
 
 def learning_rate_schedule(recipe, steps_per_epoch):
-    """The recipe's learning rate, divided by 10 at each epoch of `lr_drops` (1e-3 -> 1e-4 -> 1e-5)."""
+    """The recipe's learning rate: divided by 10 at each epoch of `lr_drops` (1e-3 -> 1e-4 -> 1e-5), or cosine.
+
+    `lr_schedule: cosine` warms up linearly from a tenth of the rate over the
+    first 5 % of the steps, then follows a cosine to a hundredth (Loshchilov &
+    Hutter, SGDR, ICLR 2017, one cycle): for short runs.
+    """
+    if recipe.lr_schedule == "cosine":
+        total = recipe.epochs * steps_per_epoch
+        warmup = max(1, total // 20)
+        return keras.optimizers.schedules.CosineDecay(
+            recipe.learning_rate * 0.1, max(1, total - warmup), alpha=0.01,
+            warmup_target=recipe.learning_rate, warmup_steps=warmup)
     if not recipe.lr_drops:
         return recipe.learning_rate
     boundaries = [int(epoch * steps_per_epoch) for epoch in recipe.lr_drops]
@@ -319,7 +330,7 @@ def train(recipe, data_dir, out_dir, verbose=1, callbacks=()):
         if not train_records:
             raise ValueError(f"No training records in {recipe.train_annotations!r} under {data_dir!r}.")
         mix_records = load_split(recipe, data_dir, "mix") if recipe.mix_dataset else None
-        val_records = load_split(recipe, data_dir, "val")
+        val_records = load_split(recipe, data_dir, "val") if recipe.validate else []
         steps = recipe.steps_per_epoch or max(1, len(train_records) // recipe.batch_size)
         backup_dir = os.path.join(out_dir, "backup")
         initial_epoch = backup_epoch(backup_dir)
@@ -363,3 +374,58 @@ def train(recipe, data_dir, out_dir, verbose=1, callbacks=()):
         return model, history
     finally:
         keras.mixed_precision.set_dtype_policy(previous_policy)
+
+
+def train_in_processes(runs, processes=None, threads=1, verbose=0):
+    """Trains several recipes at once, each in a fresh spawned process with `threads` CPU threads.
+
+    On a small CPU, two trainings side by side with one thread each finish
+    sooner than one after the other with two threads each: small convolutions
+    do not split well across cores (README, "The demo").
+
+    Args:
+        runs: list of `(recipe, data_dir, out_dir)`.
+        processes: trainings at a time; default: one per CPU core, at most
+            `len(runs)`.
+        threads: TensorFlow intra- and inter-op threads of each.
+        verbose: Keras progress setting of each.
+
+    Returns:
+        list of the seconds each training took, in the order of `runs`; each
+        run's model is in `out_dir/model.keras`.
+    """
+    import multiprocessing
+
+    runs = list(runs)
+    processes = processes or max(1, min(len(runs), os.cpu_count() or 1))
+    context = multiprocessing.get_context("spawn")  # a fresh TensorFlow in each, with its own thread pools
+    with context.Pool(processes, maxtasksperchild=1) as pool:
+        jobs = [pool.apply_async(_train_timed, (*run, threads, verbose)) for run in runs]
+        return [job.get() for job in jobs]
+
+
+def _train_timed(recipe, data_dir, out_dir, threads, verbose):
+    import time
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    start = time.perf_counter()
+    train(recipe, data_dir, out_dir, verbose=verbose)
+    return time.perf_counter() - start
+
+
+def float32_model(model):
+    """The same pose model with float32 layers (trained under mixed precision: float32 variables, bf16 maths).
+
+    Evaluation and export run in float32, so the integral's sub-cell
+    precision is not rounded to bfloat16's 8 bits.
+    """
+    previous = keras.mixed_precision.dtype_policy()
+    keras.mixed_precision.set_dtype_policy("float32")
+    try:
+        copy = type(model).from_config(model.get_config())
+    finally:
+        keras.mixed_precision.set_dtype_policy(previous)
+    copy.set_weights(model.get_weights())
+    copy.phase = getattr(model, "phase", 1)
+    return copy

@@ -169,6 +169,38 @@ def test_flip_augmentation_only_mirrors_the_evaluation_crops(synth_dir):
     assert 0 < flipped.sum() < len(crops)  # some mirrored, some not (the stream is seeded: fixed)
 
 
+def test_cosine_schedule_warms_up_then_decays_to_a_hundredth():
+    from keras_integral.training import learning_rate_schedule
+
+    recipe = recipe_from_dict(dict(TINY, epochs=10, learning_rate=0.002, lr_schedule="cosine"))
+    schedule = learning_rate_schedule(recipe, steps_per_epoch=100)  # 1000 steps, 50 of warm-up
+    rate = {step: float(schedule(step)) for step in (0, 25, 50, 525, 1000)}
+    assert rate[0] == pytest.approx(0.0002) and rate[25] == pytest.approx(0.0011)
+    assert rate[50] == pytest.approx(0.002) and rate[1000] == pytest.approx(0.00002)
+    assert rate[525] == pytest.approx(0.00002 + (0.002 - 0.00002) / 2, rel=1e-3)  # half way down the cosine
+
+
+def test_float32_model_of_a_bfloat16_model_has_its_weights_and_float32_maths():
+    from keras_integral.models.pose_model import IntegralPoseModel
+    from keras_integral.training import float32_model
+
+    keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
+    try:
+        mixed = IntegralPoseModel(backbone="resnet18_stride8", method="I1", input_size=(64, 64), head_filters=16,
+                                  integral_scale=10.0)
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+    mixed.phase = 2
+    copy = float32_model(mixed)
+    assert copy.get_config() == mixed.get_config() and copy.phase == 2
+    assert {layer.dtype_policy.compute_dtype for layer in copy._flatten_layers()} == {"float32"}
+    for a, b in zip(mixed.get_weights(), copy.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    images = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
+    ours, theirs = copy(images)["keypoints"], mixed(images)["keypoints"]
+    np.testing.assert_allclose(ours, theirs, atol=0.5)  # the same model, bfloat16 rounding aside
+
+
 def test_every_shipped_recipe_loads():
     paths = []
     for folder in ("paper", "synthetic"):

@@ -218,6 +218,14 @@ class IntegralPoseModel(keras.Model):
         decoding: `"centre"` (cell centres, DESIGN.md) or `"authors"` (the
             index x stride convention of the authors' released models, kept
             so imported checkpoints predict the same pixels as in PyTorch).
+        integral_scale: float > 0. Integral methods: the head's logits are
+            multiplied by it before the softmax of the integral (an inverse
+            temperature; 1 is the paper's Eq. 2). The H1 loss of I1's first
+            phase trains peaks of height 1 over 0, whose softmax over a
+            16x16 map is nearly uniform, so at the switch to the joint loss
+            the integral starts near the map's centre; with a scale of 10 it
+            starts as a soft arg-max of the same maps. Heat-map losses see
+            the unscaled logits.
         name: model name.
 
     Call outputs (dict):
@@ -257,6 +265,7 @@ class IntegralPoseModel(keras.Model):
         backbone_weights=None,
         head_filters=256,
         decoding="centre",
+        integral_scale=1.0,
         name=None,
         **kwargs,
     ):
@@ -281,6 +290,8 @@ class IntegralPoseModel(keras.Model):
             raise ValueError(f"`decoding` must be one of {DECODINGS}, received {decoding!r}.")
         if phase not in (1, 2):
             raise ValueError(f"`phase` must be 1 or 2, received {phase!r}.")
+        if isinstance(integral_scale, bool) or not isinstance(integral_scale, (int, float)) or not integral_scale > 0:
+            raise ValueError(f"`integral_scale` must be a number > 0, received {integral_scale!r}.")
         if (isinstance(depth_range_mm, bool) or not isinstance(depth_range_mm, numbers.Real)
                 or not math.isfinite(depth_range_mm) or depth_range_mm <= 0):
             raise ValueError(
@@ -327,7 +338,7 @@ class IntegralPoseModel(keras.Model):
                         (*heatmap_size, depth_bins, joints), name=f"volume_{i}"
                     )(maps)
                 stage = self._decode(maps, method, is_3d, two_step, depth_bins, depth_range_mm,
-                                     input_size, heatmap_size, decoding, i)
+                                     input_size, heatmap_size, decoding, i, float(integral_scale))
                 prefix = "" if i == last else self._stage_prefix(i)
                 outputs.update({prefix + key: value for key, value in stage.items()})
         super().__init__(inputs=images, outputs=outputs, name=name or f"{method.lower().replace('*', 'star')}_{backbone}", **kwargs)
@@ -346,6 +357,7 @@ class IntegralPoseModel(keras.Model):
         self.backbone_weights = backbone_weights
         self.head_filters = head_filters
         self.decoding = decoding
+        self.integral_scale = float(integral_scale)
         self._joint_loss_fn = losses.JointLoss(joint_loss)
 
     @staticmethod
@@ -398,13 +410,18 @@ class IntegralPoseModel(keras.Model):
 
     @staticmethod
     def _decode(maps, method, is_3d, two_step, depth_bins, depth_range_mm, input_size, heatmap_size,
-                decoding, i):
+                decoding, i, integral_scale=1.0):
         """Heat maps of one stage -> dict of keypoints, scores and the loss inputs."""
         out = {}
         uses_heatmap_loss = method in HEATMAP_LOSS
         integral = method in INTEGRAL_METHODS
+        # The integral's softmax (and the scores) see the logits times `integral_scale`;
+        # the heat-map losses see the head's own output.
+        logits = maps
+        if integral and integral_scale != 1.0:
+            logits = keras.layers.Rescaling(integral_scale, name=f"integral_scale_{i}")(maps)
         if is_3d and two_step:
-            cells, mx, my, mz = MarginalIntegral3D(name=f"integral_{i}")(maps)
+            cells, mx, my, mz = MarginalIntegral3D(name=f"integral_{i}")(logits)
             if uses_heatmap_loss:
                 out.update(x_marginal=mx, y_marginal=my, z_marginal=mz)
             if not integral:  # H1/H2 on marginals: arg-max of each marginal
@@ -412,14 +429,14 @@ class IntegralPoseModel(keras.Model):
                 cells = ops.concatenate([argmax(mx), argmax(my), argmax(mz)], axis=-1)
         elif is_3d:
             if integral:
-                cells = IntegralRegression3D(name=f"integral_{i}")(maps)
+                cells = IntegralRegression3D(name=f"integral_{i}")(logits)
             else:
                 cells = HeatmapArgmax(name=f"argmax_{i}")(maps)
             if uses_heatmap_loss:
                 out["heatmaps"] = maps
         else:
             if integral:
-                cells = IntegralRegression2D(name=f"integral_{i}")(maps)
+                cells = IntegralRegression2D(name=f"integral_{i}")(logits)
             else:
                 cells = HeatmapArgmax(name=f"argmax_{i}")(maps)
             if uses_heatmap_loss:
@@ -427,7 +444,7 @@ class IntegralPoseModel(keras.Model):
         out["keypoints"] = cells_to_keypoints(
             cells, decoding, heatmap_size, input_size, depth_bins, depth_range_mm
         )
-        out["scores"] = JointConfidence(SCORE_MODE.get(method, "softmax"), name=f"scores_{i}")(maps)
+        out["scores"] = JointConfidence(SCORE_MODE.get(method, "softmax"), name=f"scores_{i}")(logits)
         return out
 
     # === Training ===
@@ -625,6 +642,7 @@ class IntegralPoseModel(keras.Model):
             "backbone_weights": None,  # weights travel in the model file, not as a path
             "head_filters": self.head_filters,
             "decoding": self.decoding,
+            "integral_scale": self.integral_scale,
             "name": self.name,
         }
 
