@@ -444,8 +444,16 @@ def _write_onnx(model, path):
     function = tf.function(serve).get_concrete_function(spec)
     frozen = convert_variables_to_constants_v2(function)
     keys = sorted(function.structured_outputs)  # the flat outputs follow the sorted dict keys
+    graph_def = frozen.graph.as_graph_def()
+    # Keras runs grouped convolutions (keras-hub's depthwise convs) as XLA-compiled, no-inline
+    # calls on CPU; unmarked, tf2onnx's optimizer inlines them into plain (grouped) Conv2D nodes.
+    for node in graph_def.node:
+        node.attr.pop("_XlaMustCompile", None)
+    for function_def in graph_def.library.function:
+        function_def.attr.pop("_XlaMustCompile", None)
+        function_def.attr.pop("_noinline", None)
     proto, _ = tf2onnx.convert.from_graph_def(
-        frozen.graph.as_graph_def(),
+        graph_def,
         input_names=[frozen.inputs[0].name],
         output_names=[t.name for t in frozen.outputs],
         opset=ONNX_OPSET,
