@@ -245,6 +245,11 @@ def _check_records(records, dataset_kind, skeleton, annotation_file):
         if dataset_kind == "h36m":
             if record.joints_cam_mm is None or record.camera is None:
                 raise ValueError(f"{where}: 'h36m' evaluation needs joints_cam_mm and camera (a 3D record).")
+            if not np.all(np.isfinite(record.joints_cam_mm)):
+                raise ValueError(
+                    f"{where}: joints_cam_mm has non-finite values (rows {np.flatnonzero(~np.isfinite(record.joints_cam_mm).all(1)).tolist()}); "
+                    "'h36m' evaluation compares every 3D joint."
+                )
             if record.dims != 3:
                 raise ValueError(
                     f"{where}: 'h36m' evaluation needs 3D keypoints (joints, 3), got {record.keypoints.shape}."
@@ -389,6 +394,12 @@ def _h36m_metrics(predictions, records, skeleton):
         gt_cam.append(metrics_lib.root_relative(gt, root))
         actions.append(record.meta.get("action", "all"))
     pred_cam, gt_cam = np.stack(pred_cam), np.stack(gt_cam)
+    broken = np.flatnonzero(~np.isfinite(pred_cam).all(axis=(1, 2)))
+    if len(broken):  # the alignments' SVD would fail on them ("SVD did not converge")
+        raise ValueError(
+            f"The model predicted non-finite keypoints for {len(broken)} of {len(records)} records (first: "
+            f"{records[broken[0]].image_path!r}); has its training diverged?"
+        )
     errors = metrics_lib.mpjpe(pred_cam, gt_cam)
     per_action = defaultdict(list)
     for action, error in zip(actions, errors):

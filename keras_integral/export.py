@@ -432,11 +432,8 @@ def _write_onnx(model, path):
     Freezing first: tf2onnx lists the constants a Keras model captures (its
     normalisation and pixel-mapping tensors) as extra graph inputs otherwise.
     """
-    try:
-        import onnx
-        import tf2onnx
-    except ImportError as error:
-        raise ImportError("ONNX export needs tf2onnx and onnx: pip install keras-integral[export]") from error
+    import onnx
+    import tf2onnx
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     serve, _ = _serving_functions(model)
@@ -619,10 +616,8 @@ def _collect_crops(data, input_size):
 
 
 def _onnx_session(path):
-    try:
-        import onnxruntime
-    except ImportError as error:
-        raise ImportError("Running ONNX needs onnxruntime: pip install keras-integral[export]") from error
+    import onnxruntime
+
     return onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
 
 

@@ -207,3 +207,17 @@ def test_bad_input_is_named(synth):
         evaluate(coco_model, coco_records(synth)[0], "coco", verbose=0)
     with pytest.raises(ValueError, match="needs joints_cam_mm and camera"):
         evaluate(h36m_model, records, "h36m", verbose=0)
+
+
+def test_non_finite_3d_joints_and_predictions_are_named(synth):
+    records = h36m_records(synth)
+    oracle = oracle_for(records, "h36m", dims=3)
+    broken = list(records)
+    broken[2] = PoseRecord(records[2].image_path, records[2].box, records[2].keypoints, records[2].weights, "h36m",
+                           joints_cam_mm=np.where(np.arange(17)[:, None] == 5, np.nan, records[2].joints_cam_mm),
+                           camera=records[2].camera)  # fmt: skip
+    with pytest.raises(ValueError, match=r"records\[2\] .*joints_cam_mm has non-finite values \(rows \[5\]\)"):
+        evaluate(oracle, broken, "h36m", verbose=0)
+    oracle.keypoints[1, 7] = np.nan  # a diverged model
+    with pytest.raises(ValueError, match=r"non-finite keypoints for 1 of 10 records .*diverged"):
+        evaluate(oracle, records, "h36m", flip_test=False, verbose=0)

@@ -143,6 +143,12 @@ def test_converts_to_tflite_with_builtin_ops_only(rng, tmp_path):
     (dict(heatmap_size=(24, 24)), "allowed"),
     (dict(two_step=True), "depth_bins"),
     (dict(input_size=(60, 64)), "multiple"),
+    (dict(input_size=64.0), "positive ints"),
+    (dict(input_size=(64, 64, 3)), "positive ints"),
+    (dict(method="I2", skeleton="h36m", depth_bins=8, depth_range_mm=0), "depth_range_mm"),
+    (dict(method="I2", skeleton="h36m", depth_bins=8, depth_range_mm=-2000.0), "depth_range_mm"),
+    (dict(method="I2", skeleton="h36m", depth_bins=8, depth_range_mm=float("nan")), "depth_range_mm"),
+    (dict(head_filters=0), "head_filters"),
 ])
 def test_wrong_arguments_name_the_allowed_values(kwargs, message):
     config = dict(backbone="resnet18", method="I1", skeleton="coco", input_size=SIZE) | kwargs
@@ -154,3 +160,55 @@ def test_compile_refuses_a_loss():
     model = IntegralPoseModel(backbone="resnet18", method="I1", skeleton="coco", input_size=SIZE)
     with pytest.raises(ValueError, match="loss"):
         model.compile(loss="mse")
+
+
+def test_input_size_takes_one_int_or_numpy_ints():
+    square = IntegralPoseModel(backbone="resnet18", method="I1", skeleton="coco", input_size=64)
+    pair = IntegralPoseModel(backbone="resnet18", method="I1", skeleton="coco", input_size=np.array([64, 96]))
+    assert square.input_size == (64, 64) and pair.input_size == (64, 96)
+    assert all(type(v) is int for v in pair.input_size)  # the config stays JSON
+
+
+@pytest.fixture(scope="module")
+def i1_model():
+    return IntegralPoseModel(backbone="resnet18", method="I1", skeleton="coco", input_size=SIZE)
+
+
+@pytest.mark.parametrize("images,message", [
+    (np.zeros((1, 96, 96, 3), "uint8"), r"\(batch, 64, 64, 3\).*received crops of 96x96"),
+    (np.zeros((1, 64, 64, 4), "uint8"), r"received 4 channels .*alpha"),
+    (np.zeros((1, 64, 64, 1), "uint8"), r"RGB .*received 1 channels"),
+    (np.zeros((64, 64, 3), "uint8"), r"one image of shape \(64, 64, 3\): add a batch axis"),
+    (np.zeros((2, 64, 64), "uint8"), r"rank 3, not 4"),
+    (np.full((1, 64, 64, 3), "a"), r"uint8 or float.*received dtype"),
+    (np.zeros((1, 64, 64, 3), bool), r"received dtype bool"),
+])
+@pytest.mark.parametrize("entry", ["predict", "predict_on_batch", "call"])
+def test_wrong_images_are_refused_at_the_input_with_what_it_expects(i1_model, images, message, entry):
+    run = {"predict": lambda x: i1_model.predict(x, verbose=0), "predict_on_batch": i1_model.predict_on_batch,
+           "call": i1_model}[entry]
+    with pytest.raises(ValueError, match=message):
+        run(images)
+
+
+def test_wrong_images_are_refused_in_a_dataset_too(i1_model):
+    dataset = tf.data.Dataset.from_tensor_slices(np.zeros((2, 32, 32, 3), "uint8")).batch(2)
+    with pytest.raises(ValueError, match="received crops of 32x32"):
+        i1_model.predict(dataset, verbose=0)
+
+
+@pytest.mark.parametrize("entry", ["predict", "predict_on_batch", "call"])
+def test_an_empty_batch_gives_empty_outputs(i1_model, entry):
+    empty = np.zeros((0, *SIZE, 3), "uint8")
+    out = {"predict": lambda x: i1_model.predict(x, verbose=0), "predict_on_batch": i1_model.predict_on_batch,
+           "call": i1_model}[entry](empty)
+    assert tuple(out["keypoints"].shape) == (0, 17, 2) and tuple(out["scores"].shape) == (0, 17)
+    if entry == "call":
+        assert tuple(out["heatmaps"].shape) == (0, 16, 16, 17)
+
+
+def test_uint8_and_float_images_give_the_same_prediction(i1_model, rng):
+    images = rng.integers(0, 256, size=(2, *SIZE, 3)).astype("uint8")
+    as_uint8 = i1_model.predict_on_batch(images)
+    as_float = i1_model.predict_on_batch(images.astype("float64"))
+    np.testing.assert_allclose(as_uint8["keypoints"], as_float["keypoints"], atol=1e-5)

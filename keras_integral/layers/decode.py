@@ -2,8 +2,15 @@
 
 The integral layers decode by expectation; the heat-map methods (H1, H2, H3)
 decode by arg-max, shifted a quarter cell toward the higher neighbour on each
-axis (Newell et al., Xiao et al.), in the same cell convention as the integral
-layers and `targets.py` (cell `(row i, column j)` at `(x=j, y=i)`).
+axis, in the same cell convention as the integral layers and `targets.py`
+(cell `(row i, column j)` at `(x=j, y=i)`).
+
+Which peaks are shifted follows Xiao et al.'s Simple Baselines
+(microsoft/human-pose-estimation.pytorch, `lib/core/inference.py`,
+`get_final_preds`): the paper's H1 is that baseline (Xiao is a co-author, and
+the authors say their 2D code is "quite similar" to it), and the
+references disagree at the border (Newell's hourglass code, HRNet and MMPose
+each shift different border cells).
 """
 
 import keras
@@ -45,6 +52,13 @@ class HeatmapArgmax(keras.layers.Layer):
     and volumes `(batch, h, w, depth, joints)`; returns coordinates in cell
     units in `(x, y[, z])` order (for 1D: the single index).
 
+    The shift (Simple Baselines' `get_final_preds`): both axes move by
+    `0.25 * sign(right - left)` (`sign(below - above)`) only when the peak is
+    at `1 < column < w - 1` and `1 < row < h - 1`; a peak in rows or columns
+    0, 1 or n - 1 is not shifted on either axis. Volumes and 1D marginals take
+    the same rule on all their axes. Unlike that code, a peak <= 0 keeps its
+    position (theirs is set to (0, 0)): H2 and H3 maps are logits.
+
     Example:
 
     >>> import numpy as np
@@ -72,12 +86,17 @@ class HeatmapArgmax(keras.layers.Layer):
         is_max = ops.equal(flat, ops.max(flat, axis=-1, keepdims=True))
         index = ops.min(ops.where(is_max, ops.arange(cells, dtype="int32"), cells), axis=-1)
         index = index[..., None]  # (batch, joints, 1)
-        coords = []
-        stride = cells
+        strides, stride = [], cells
         for size in spatial:  # map axes in (h, w, d) order
             stride //= size
-            position = (index // stride) % size
-            inner = ops.logical_and(position > 0, position < size - 1)
+            strides.append(stride)
+        positions = [(index // s) % size for s, size in zip(strides, spatial)]
+        inner = None  # Simple Baselines: shift only peaks inside the border on every axis
+        for position, size in zip(positions, spatial):
+            axis_inner = ops.logical_and(position > 1, position < size - 1)
+            inner = axis_inner if inner is None else ops.logical_and(inner, axis_inner)
+        coords = []
+        for position, stride in zip(positions, strides):
             plus = _pick(flat, ops.where(inner, index + stride, index))
             minus = _pick(flat, ops.where(inner, index - stride, index))
             shift = 0.25 * ops.sign(plus - minus)

@@ -17,8 +17,10 @@ two-step `x/y/z_marginal`s); `model.predict` returns `keypoints` and `scores`.
 """
 
 import math
+import numbers
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
@@ -50,11 +52,89 @@ HOURGLASS_STRIDE = 4
 H3_RADIUS_INPUT_PX = 15.0  # the paper's H3 positive radius, in input pixels
 
 
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def _as_size(value, arg):
-    size = (value, value) if isinstance(value, int) else tuple(value)
-    if len(size) != 2 or not all(isinstance(v, int) and v > 0 for v in size):
-        raise ValueError(f"`{arg}` must be (height, width) of positive ints, received {value!r}.")
-    return size
+    """An int or a pair of ints -> `(height, width)` of Python ints."""
+    if _is_int(value):
+        value = (value, value)
+    try:
+        size = tuple(value)
+    except TypeError:
+        size = ()
+    if len(size) != 2 or not all(_is_int(v) and v > 0 for v in size):
+        raise ValueError(
+            f"`{arg}` must be (height, width) of positive ints, or one positive int for a square, "
+            f"received {value!r}."
+        )
+    return tuple(int(v) for v in size)
+
+
+def _static_images(x):
+    """`(shape, dtype)` of the images in what a caller passes to the model, or None if unknown.
+
+    Understands arrays, tensors (Keras symbolic ones too), `{"images": ...}`,
+    `[images]`, nested lists of numbers and `tf.data.Dataset`s of images or
+    `(images, targets)`. Shapes are static: a traced call's `None` sizes stay `None`.
+    """
+    if isinstance(x, tf.data.Dataset):
+        x = x.element_spec
+        x = x[0] if isinstance(x, (tuple, list)) else x
+    if isinstance(x, dict):
+        x = x.get("images")
+    if isinstance(x, (list, tuple)) and len(x) == 1 and hasattr(x[0], "shape"):
+        x = x[0]
+    if x is None:
+        return None
+    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
+        try:
+            x = np.asarray(x)
+        except (ValueError, TypeError):  # ragged lists: Keras reports them
+            return None
+    shape = x.shape
+    if isinstance(shape, tf.TensorShape):
+        if shape.rank is None:
+            return None
+        shape = shape.as_list()
+    try:
+        dtype = keras.backend.standardize_dtype(x.dtype)
+    except ValueError:  # strings, objects
+        dtype = str(getattr(x.dtype, "name", x.dtype))
+    return tuple(shape), dtype
+
+
+def check_images(x, input_size, name="The model"):
+    """Raises a ValueError saying what is wrong with `x` unless it can be a batch of input crops.
+
+    A model takes `(batch, height, width, 3)` RGB crops in [0, 255], uint8 or
+    float, of exactly its `input_size`; sizes unknown while tracing pass.
+
+    Returns:
+        The static batch size, or None when it is unknown.
+    """
+    found = _static_images(x)
+    if found is None:
+        return None
+    shape, dtype = found
+    height, width = input_size
+    expected = f"expects a batch of RGB crops (batch, {height}, {width}, 3), uint8 or float in [0, 255]"
+    if len(shape) == 3 and tuple(shape) in ((height, width, 3), (height, width, None)):
+        raise ValueError(f"{name} {expected}; received one image of shape {shape}: add a batch axis (images[None]).")
+    if len(shape) != 4:
+        raise ValueError(f"{name} {expected}; received shape {shape} (rank {len(shape)}, not 4).")
+    if shape[3] is not None and shape[3] != 3:
+        hint = ": drop the alpha channel (images[..., :3])" if shape[3] == 4 else ""
+        raise ValueError(f"{name} {expected}; received {shape[3]} channels (shape {shape}){hint}.")
+    if any(s is not None and s != e for s, e in zip(shape[1:3], (height, width))):
+        raise ValueError(
+            f"{name} {expected}; received crops of {shape[1]}x{shape[2]} (shape {shape}): crop and resize "
+            "each person to the input size first (keras_integral.inference.Predictor does, from boxes)."
+        )
+    if not dtype.startswith(("uint", "int", "float", "bfloat")):
+        raise ValueError(f"{name} {expected}; received dtype {dtype}.")
+    return shape[0]
 
 
 DECODINGS = ("centre", "authors")
@@ -208,6 +288,14 @@ class IntegralPoseModel(keras.Model):
             raise ValueError(f"`decoding` must be one of {DECODINGS}, received {decoding!r}.")
         if phase not in (1, 2):
             raise ValueError(f"`phase` must be 1 or 2, received {phase!r}.")
+        if (isinstance(depth_range_mm, bool) or not isinstance(depth_range_mm, numbers.Real)
+                or not math.isfinite(depth_range_mm) or depth_range_mm <= 0):
+            raise ValueError(
+                f"`depth_range_mm` must be a finite number of millimetres > 0 (the depth bins' span), "
+                f"received {depth_range_mm!r}."
+            )
+        if not _is_int(head_filters) or head_filters < 1:
+            raise ValueError(f"`head_filters` must be a positive int, received {head_filters!r}.")
         input_size = _as_size(input_size, "input_size")
         if not isinstance(backbone, str) or backbone.startswith(HUB_PREFIX):
             # An object, a saved config or a keras-hub preset: resolved once, kept whole in the config.
@@ -501,6 +589,31 @@ class IntegralPoseModel(keras.Model):
                 break
             iterator = None
         return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
+    # === Inference ===
+    # The input check runs in Python on static shapes, before Keras's own: a
+    # traced call (export, fit) sees the same graph as without it.
+
+    def __call__(self, *args, **kwargs):
+        images = args[0] if args else kwargs.get("inputs")
+        if check_images(images, self.input_size, f"Model {self.name!r}") == 0:
+            return {key: ops.zeros((0, *value.shape[1:]), value.dtype) for key, value in self.output.items()}
+        return super().__call__(*args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        """`keras.Model.predict`: `{"keypoints", "scores"}` of `(batch, H, W, 3)` crops; an empty batch gives empty arrays."""
+        if check_images(x, self.input_size, f"Model {self.name!r}") == 0:
+            return self._empty_predictions()
+        return super().predict(x, *args, **kwargs)
+
+    def predict_on_batch(self, x):
+        if check_images(x, self.input_size, f"Model {self.name!r}") == 0:
+            return self._empty_predictions()
+        return super().predict_on_batch(x)
+
+    def _empty_predictions(self):
+        return {key: np.zeros((0, *self.output[key].shape[1:]), self.output[key].dtype)
+                for key in ("keypoints", "scores")}
 
     def predict_step(self, data):
         x = data[0] if isinstance(data, (tuple, list)) else data
