@@ -34,6 +34,7 @@ from keras_integral.layers import JointConfidence
 from keras_integral.layers import MarginalIntegral3D
 from keras_integral.metrics.streaming import MPJPE
 from keras_integral.metrics.streaming import PCK
+from keras_integral.models.backbones import backbone_stride
 from keras_integral.models.backbones import get_backbone
 from keras_integral.models.heads import DeconvHead
 from keras_integral.models.heads import RegressionHead
@@ -46,8 +47,7 @@ SKELETONS_3D = ("h36m", "h36m18")
 # The heat-map loss each method trains with (I1-I3: in phase 1 only).
 HEATMAP_LOSS = {"H1": "H1", "H2": "H2", "H3": "H3", "I1": "H1", "I2": "H2", "I3": "H3"}
 SCORE_MODE = {"H1": "peak", "H3": "sigmoid"}  # every other method: "softmax"
-BACKBONE_STRIDE = 32
-HOURGLASS_STRIDE = 4
+BACKBONE_STRIDE = 32  # the full ResNets' (the authors' models)
 H3_RADIUS_INPUT_PX = 15.0  # the paper's H3 positive radius, in input pixels
 
 
@@ -196,13 +196,14 @@ class IntegralPoseModel(keras.Model):
     x and y (strategy 2, mixed 2D/3D training).
 
     Args:
-        backbone: str. `"resnet18"`...`"resnet152"`, `"hourglass<stacks>"`,
+        backbone: str. `"resnet18"`...`"resnet152"`, `"resnet18_stride8"` (the first
+            stages only, `models.backbones`), `"hourglass<stacks>"`,
             `"mobilenetv3_small"`, `"mobilenetv3_large"`.
         method: str. One of `METHODS_2D` (2D) or `METHODS_3D` (3D).
         skeleton: str. `"coco"`, `"mpii"`, `"h36m"`, `"h36m18"`.
         input_size: `(height, width)` of the input crop in pixels.
         heatmap_size: `(h, w)` of the heat maps. Defaults to `input_size / 4`
-            (three 2x deconvolutions on a stride-32 backbone); `input_size /
+            (three 2x deconvolutions on a stride-32 backbone, one on stride 8); `input_size /
             8` gives the paper's two-deconvolution setting (Table 2).
         depth_bins: int or None. Number of depth bins; makes the model 3D.
             (For R1, only its presence matters.)
@@ -290,7 +291,7 @@ class IntegralPoseModel(keras.Model):
             raise ValueError(f"`head_filters` must be a positive int, received {head_filters!r}.")
         input_size = _as_size(input_size, "input_size")
         hourglass = str(backbone).lower().startswith("hourglass")
-        stride = HOURGLASS_STRIDE if hourglass else BACKBONE_STRIDE
+        stride = backbone_stride(backbone)
         if any(s % stride for s in input_size):
             raise ValueError(
                 f"`input_size` {input_size} must be a multiple of the backbone stride {stride} "
@@ -358,8 +359,8 @@ class IntegralPoseModel(keras.Model):
                         f"received heatmap_size={heatmap_size}."
                     )
             return 0
-        if heatmap_size is None:
-            return 3
+        if heatmap_size is None:  # stride-4 heat maps: three deconvolutions on a stride-32 ResNet
+            return int(math.log2(input_size[0] // features_size[0] // 4))
         if heatmap_size[0] > input_size[0] or heatmap_size[1] > input_size[1]:
             raise ValueError(
                 f"`heatmap_size` {heatmap_size} is larger than the input {input_size}; "
