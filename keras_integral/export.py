@@ -157,6 +157,8 @@ def export(
     quantize = _check_choices(quantize, QUANTIZATIONS, "quantize") if "tflite" in formats else ()
     crops = _collect_crops(representative_data, model.input_size)
     out_dir = os.fspath(out_dir)
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise ValueError(f"out_dir {out_dir!r} is an existing file; export writes a directory (new or empty).")
     if os.path.isdir(out_dir) and os.listdir(out_dir):
         raise ValueError(f"out_dir {out_dir!r} is not empty; export into a new or empty directory.")
     os.makedirs(out_dir, exist_ok=True)

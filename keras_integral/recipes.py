@@ -90,9 +90,11 @@ class Recipe:
     phase_switch_epoch: int | None = None  # I1-I3: heat-map loss before, joint loss from here
     seed: int = 0
     jit_compile: bool = False
-    mixed_precision: bool = False
+    # Mixed precision: "float16" (GPUs) or "bfloat16" (CPUs with AVX-512 BF16 / AMX, TPUs);
+    # variables, the integral and the losses stay float32.
+    mixed_precision: str | None = None
     sync_batchnorm: bool = True  # batch statistics over the global batch on several replicas
-    augmentation: bool = True
+    augmentation: str = "paper"  # a name in training.AUGMENTATIONS: "paper", "flip" or "none"
     # Evaluation.
     flip_test: bool = True
 
@@ -117,6 +119,8 @@ _CHOICES = {
     "skeleton": skeletons.SKELETON_NAMES,
     "joint_loss": ("l1", "l2"),
     "protocol": (1, 2, None),
+    "mixed_precision": ("float16", "bfloat16", None),
+    "augmentation": ("paper", "flip", "none"),
 }
 
 

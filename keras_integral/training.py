@@ -87,12 +87,18 @@ def load_split(recipe, data_dir, split):
     return records
 
 
+# The recipe's `augmentation`: keyword arguments of `transforms.sample_augmentation`.
+# "paper": scale, rotation, shift, flip and colour as the paper; "flip": only the
+# horizontal flip (for short schedules on many images, where the rest slows learning).
+_NO_AUGMENTATION = {"scale_factor": 0.0, "rotation_prob": 0.0, "shift_fraction": 0.0, "flip_prob": 0.0,
+                    "color_factor": 0.0}
+AUGMENTATIONS = {"paper": None, "flip": {**_NO_AUGMENTATION, "flip_prob": 0.5}, "none": _NO_AUGMENTATION}
+
+
 def training_stream(recipe, train_records, mix_records, steps_per_epoch, initial_epoch):
     """The infinite training dataset, starting at the first sample of `initial_epoch`."""
     start = initial_epoch * steps_per_epoch * recipe.batch_size
-    augmentation = None if recipe.augmentation else {
-        "scale_factor": 0.0, "rotation_prob": 0.0, "shift_fraction": 0.0, "flip_prob": 0.0, "color_factor": 0.0,
-    }
+    augmentation = AUGMENTATIONS[recipe.augmentation]
     dims = 3 if recipe.depth_bins else 2
     common = dict(skeleton=recipe.skeleton, input_size=tuple(recipe.input_size), batch_size=recipe.batch_size,
                   seed=recipe.seed, start_index=start, dims=dims, augmentation=augmentation)
@@ -300,7 +306,7 @@ def train(recipe, data_dir, out_dir, verbose=1, callbacks=()):
     tf.config.experimental.enable_op_determinism()  # exact resume needs deterministic kernels
     previous_policy = keras.mixed_precision.dtype_policy()
     if recipe.mixed_precision:
-        keras.mixed_precision.set_dtype_policy("mixed_float16")
+        keras.mixed_precision.set_dtype_policy(f"mixed_{recipe.mixed_precision}")
     chief = _is_chief()
     if not chief:  # workers write their (discarded) files apart from the chief's
         out_dir = os.path.join(out_dir, ".workers", str(json.loads(os.environ["TF_CONFIG"])["task"]["index"]))

@@ -17,6 +17,7 @@ from keras_integral.models.backbones import BACKBONE_NAMES
 from keras_integral.models.backbones import HourglassBackbone
 from keras_integral.models.backbones import MobileNetV3Backbone
 from keras_integral.models.backbones import ResNetBackbone
+from keras_integral.models.backbones import backbone_stride
 from keras_integral.models.backbones import get_backbone
 from keras_integral.models.backbones.mobilenet import imagenet_weights_file
 from keras_integral.zoo.download import WeightsUnavailableError
@@ -191,7 +192,7 @@ def test_resnet50_strided_convs_match_pytorch(resnet50):
 def test_resnet_config_and_keras_file_roundtrip(tmp_path):
     model = ResNetBackbone(depth=18, input_shape=(64, 64, 3), name="r18")
     config = model.get_config()
-    assert config == {"name": "r18", "trainable": True, "depth": 18, "input_shape": (64, 64, 3)}
+    assert config == {"name": "r18", "trainable": True, "depth": 18, "num_stages": 4, "input_shape": (64, 64, 3)}
     clone = ResNetBackbone.from_config(config)
     assert clone.get_config() == config
     assert trainable_params(clone) == trainable_params(model)
@@ -217,11 +218,29 @@ def test_resnet_weights_file(tmp_path):
 
 @pytest.mark.parametrize(
     "kwargs, arg",
-    [({"depth": 20}, "depth"), ({"input_shape": (64, 64, 1)}, "input_shape")],
+    [({"depth": 20}, "depth"), ({"input_shape": (64, 64, 1)}, "input_shape"), ({"num_stages": 5}, "num_stages")],
 )
 def test_resnet_rejects_bad_arguments(kwargs, arg):
     with pytest.raises(ValueError, match=arg):
         ResNetBackbone(**kwargs)
+
+
+@pytest.mark.parametrize("name, stride, channels", [("resnet18_stride8", 8, 128), ("resnet18_stride16", 16, 256),
+                                                     ("resnet50_stride8", 8, 512)])
+def test_resnet_cut_after_a_stage_is_the_full_resnets_first_layers(name, stride, channels):
+    cut = get_backbone(name, (64, 64, 3))
+    assert cut.name == name and backbone_stride(name) == stride
+    assert cut.output.shape == (None, 64 // stride, 64 // stride, channels)
+    full = get_backbone(name.split("_")[0], (64, 64, 3))
+    # The same layers under the same names, so the full ResNet's weights port by name.
+    full_weights = {w.path: w for w in full.weights}
+    assert len(cut.weights) < len(full.weights) and all(w.path in full_weights for w in cut.weights)
+    for w in cut.weights:
+        w.assign(full_weights[w.path])
+    features = keras.Model(full.inputs, full.pyramid_outputs[f"P{int(np.log2(stride))}"])
+    x = np.random.default_rng(5).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
+    np.testing.assert_allclose(cut.predict(x, verbose=0), features.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
+    assert backbone_stride("resnet18") == 32 and backbone_stride("hourglass2") == 4
 
 
 def tiny_hourglass(**kwargs):

@@ -283,5 +283,8 @@ def test_non_empty_out_dir_and_non_pose_model_are_refused(trained, tmp_path):
     (tmp_path / "old.txt").write_text("x")
     with pytest.raises(ValueError, match="not empty"):
         export_lib.export(model, tmp_path, representative_data=crops)
+    with pytest.raises(ValueError, match="old.txt' is an existing file"):  # was FileExistsError from makedirs
+        export_lib.export(model, tmp_path / "old.txt", representative_data=crops)
+    assert (tmp_path / "old.txt").read_text() == "x"
     with pytest.raises(TypeError, match="IntegralPoseModel"):
         export_lib.export(keras.Sequential([keras.layers.Dense(1)]), tmp_path / "new", representative_data=crops)

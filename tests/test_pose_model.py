@@ -41,12 +41,13 @@ def test_every_method_trains_and_round_trips(config, rng, tmp_path):
     assert loaded.get_config() == model.get_config()
 
 
-@pytest.mark.parametrize("backbone", ["resnet34", "mobilenetv3_small", "hourglass2"])
+@pytest.mark.parametrize("backbone", ["resnet34", "resnet18_stride8", "mobilenetv3_small", "hourglass2"])
 def test_other_backbones_train_and_round_trip(backbone, rng, tmp_path):
     kwargs = dict(method="I1", skeleton="mpii", input_size=SIZE)
     if backbone.startswith("hourglass"):
         kwargs["heatmap_size"] = (16, 16)
     model = IntegralPoseModel(backbone=backbone, **kwargs)
+    assert model.heatmap_size == (SIZE[0] // 4, SIZE[1] // 4)  # the default: stride 4, whatever the backbone's
     if backbone.startswith("hourglass"):  # every stack is supervised
         assert {"stage0_heatmaps", "stage0_keypoints", "heatmaps"} <= set(model.output)
     images = fit_loss_goes_down(model, rng, steps=8)
@@ -112,6 +113,20 @@ def test_jit_compile_and_mixed_float16(rng):
         keras.mixed_precision.set_dtype_policy("float32")
     assert model.output["keypoints"].dtype == "float32"
     model.compile(jit_compile=True)
+    images, y = pose_batch(model, rng)
+    history = model.fit(images, y, epochs=2, batch_size=4, verbose=0).history["loss"]
+    assert np.all(np.isfinite(history))
+
+
+def test_mixed_bfloat16_trains_with_float32_outputs(rng):
+    keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = IntegralPoseModel(backbone="resnet18_stride8", method="I1", skeleton="coco", input_size=SIZE,
+                                  heatmap_size=(16, 16), head_filters=32)
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+    assert model.output["keypoints"].dtype == "float32" and model.output["heatmaps"].dtype == "bfloat16"
+    model.compile()
     images, y = pose_batch(model, rng)
     history = model.fit(images, y, epochs=2, batch_size=4, verbose=0).history["loss"]
     assert np.all(np.isfinite(history))

@@ -17,9 +17,10 @@ from keras_integral.training import backup_epoch, latest_backup
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# The demo's synthetic-data recipe, shrunk: 4 epochs of 2 steps of 4 crops.
+# The demo's synthetic-data recipe, shrunk: 4 epochs of 2 steps of 4 crops, in float32 (the
+# replica test compares losses to 2e-3; bfloat16 keeps 3 digits).
 TINY = dict(DEMO_RECIPE, method="I1", batch_size=4, epochs=4, steps_per_epoch=2, lr_drops=[3],
-            phase_switch_epoch=2, seed=3)
+            phase_switch_epoch=2, seed=3, mixed_precision=None)
 
 TRAIN_SCRIPT = """
 import json, sys
@@ -135,6 +136,9 @@ def test_recipe_errors_name_the_key_the_file_and_the_allowed_values(tmp_path):
         "input_size: 256\n": ["input_size", "[height, width]"],
         "batch_size: many\n": ["batch_size", "integer"],
         "phase_switch_epoch: 3\nmethod: H1\n": ["phase_switch_epoch", "I1"],
+        "mixed_precision: true\n": ["mixed_precision", "string"],
+        "mixed_precision: float8\n": ["mixed_precision", "bfloat16"],
+        "augmentation: lots\n": ["augmentation", "flip"],
     }
     base = "dataset: coco\ntrain_annotations: a.json\ntrain_images: img\n"
     for text, expected in cases.items():
@@ -147,6 +151,22 @@ def test_recipe_errors_name_the_key_the_file_and_the_allowed_values(tmp_path):
             assert part in message, (text, message)
     with pytest.raises(FileNotFoundError):
         load_recipe(tmp_path / "missing.yaml")
+
+
+def test_flip_augmentation_only_mirrors_the_evaluation_crops(synth_dir):
+    from keras_integral.data import pipeline
+    from keras_integral.training import load_split, training_stream
+
+    recipe = recipe_from_dict(dict(TINY, augmentation="flip", batch_size=8))
+    records = load_split(recipe, synth_dir, "train")
+    plain = next(iter(pipeline.make_dataset(records, "coco", (64, 64), training=False, batch_size=len(records))))[0]
+    plain = plain.numpy()
+    references = np.concatenate([plain, plain[:, :, ::-1]])
+    crops = next(iter(training_stream(recipe, records, None, steps_per_epoch=2, initial_epoch=0)))[0].numpy()
+    distance = np.abs(crops[:, None] - references[None]).mean(axis=(2, 3, 4)).min(axis=1)
+    assert np.all(distance < 1.0), distance  # each is an evaluation crop, as is or mirrored
+    flipped = np.abs(crops[:, None] - references[None]).mean(axis=(2, 3, 4)).argmin(axis=1) >= len(plain)
+    assert 0 < flipped.sum() < len(crops)  # some mirrored, some not (the stream is seeded: fixed)
 
 
 def test_every_shipped_recipe_loads():

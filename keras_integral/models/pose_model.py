@@ -35,6 +35,7 @@ from keras_integral.layers import MarginalIntegral3D
 from keras_integral.metrics.streaming import MPJPE
 from keras_integral.metrics.streaming import PCK
 from keras_integral.models.backbones import HUB_PREFIX
+from keras_integral.models.backbones import backbone_stride
 from keras_integral.models.backbones import get_backbone
 from keras_integral.models.heads import DeconvHead
 from keras_integral.models.heads import RegressionHead
@@ -47,8 +48,7 @@ SKELETONS_3D = ("h36m", "h36m18")
 # The heat-map loss each method trains with (I1-I3: in phase 1 only).
 HEATMAP_LOSS = {"H1": "H1", "H2": "H2", "H3": "H3", "I1": "H1", "I2": "H2", "I3": "H3"}
 SCORE_MODE = {"H1": "peak", "H3": "sigmoid"}  # every other method: "softmax"
-BACKBONE_STRIDE = 32
-HOURGLASS_STRIDE = 4
+BACKBONE_STRIDE = 32  # the full ResNets' (the authors' models)
 H3_RADIUS_INPUT_PX = 15.0  # the paper's H3 positive radius, in input pixels
 
 
@@ -197,17 +197,18 @@ class IntegralPoseModel(keras.Model):
     x and y (strategy 2, mixed 2D/3D training).
 
     Args:
-        backbone: str. `"resnet18"`...`"resnet152"`, `"hourglass<stacks>"`,
+        backbone: str. `"resnet18"`...`"resnet152"`, `"resnet18_stride8"` (the first
+            stages only, `models.backbones`), `"hourglass<stacks>"`,
             `"mobilenetv3_small"`, `"mobilenetv3_large"`, or
-            `"keras_hub:<preset>"`; or a backbone `keras.Model`, e.g. a
-            `keras_hub.models.Backbone` (see `models/backbones/hub.py` for
-            the supported ones and the normalisation each gets). A model
+            `"keras_hub:<preset>"`; or a stride-32 backbone `keras.Model`,
+            e.g. a `keras_hub.models.Backbone` (see `models/backbones/hub.py`
+            for the supported ones and the normalisation each gets). A model
             object is used as it is (not copied) and saved with the model.
         method: str. One of `METHODS_2D` (2D) or `METHODS_3D` (3D).
         skeleton: str. `"coco"`, `"mpii"`, `"h36m"`, `"h36m18"`.
         input_size: `(height, width)` of the input crop in pixels.
         heatmap_size: `(h, w)` of the heat maps. Defaults to `input_size / 4`
-            (three 2x deconvolutions on a stride-32 backbone); `input_size /
+            (three 2x deconvolutions on a stride-32 backbone, one on stride 8); `input_size /
             8` gives the paper's two-deconvolution setting (Table 2).
         depth_bins: int or None. Number of depth bins; makes the model 3D.
             (For R1, only its presence matters.)
@@ -301,7 +302,7 @@ class IntegralPoseModel(keras.Model):
             # An object, a saved config or a keras-hub preset: resolved once, kept whole in the config.
             backbone = get_backbone(backbone, (*input_size, 3), weights=backbone_weights)
         hourglass = isinstance(backbone, str) and backbone.lower().startswith("hourglass")
-        stride = HOURGLASS_STRIDE if hourglass else BACKBONE_STRIDE
+        stride = backbone_stride(backbone)
         if any(s % stride for s in input_size):
             raise ValueError(
                 f"`input_size` {input_size} must be a multiple of the backbone stride {stride} "
@@ -371,8 +372,8 @@ class IntegralPoseModel(keras.Model):
                         f"received heatmap_size={heatmap_size}."
                     )
             return 0
-        if heatmap_size is None:
-            return 3
+        if heatmap_size is None:  # stride-4 heat maps: three deconvolutions on a stride-32 ResNet
+            return int(math.log2(input_size[0] // features_size[0] // 4))
         if heatmap_size[0] > input_size[0] or heatmap_size[1] > input_size[1]:
             raise ValueError(
                 f"`heatmap_size` {heatmap_size} is larger than the input {input_size}; "

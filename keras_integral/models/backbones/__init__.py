@@ -6,6 +6,7 @@
 |---|---|---|
 | `resnet18`, `resnet34` | `ResNetBackbone` | `(b, H/32, W/32, 512)` |
 | `resnet50`, `resnet101`, `resnet152` | `ResNetBackbone` | `(b, H/32, W/32, 2048)` |
+| `resnet<depth>_stride8`, `_stride16` | `ResNetBackbone(num_stages=2, 3)` | `(b, H/8, W/8, 128 \\| 512)`, `(b, H/16, W/16, 256 \\| 1024)` |
 | `hourglass` (2 stacks), `hourglass<n>` | `HourglassBackbone` | n x `(b, H/4, W/4, joints)` |
 | `mobilenetv3_small`, `_large` | `MobileNetV3Backbone` | `(b, H/32, W/32, 576 \\| 960)` |
 | `keras_hub:<preset>`, a `keras_hub.models.Backbone` | `HubBackbone` | `(b, H/32, W/32, channels)` |
@@ -33,9 +34,16 @@ from keras_integral.models.backbones.hub import is_hub_backbone
 from keras_integral.models.backbones.mobilenet import MobileNetV3Backbone
 from keras_integral.models.backbones.resnet import RESNET_DEPTHS
 from keras_integral.models.backbones.resnet import ResNetBackbone
+from keras_integral.models.backbones.resnet import output_stride
+
+# ResNet name suffix -> residual stages kept (the stride-32 ResNet keeps all four).
+_RESNET_STAGES = {"": 4, "_stride16": 3, "_stride8": 2}
+HOURGLASS_STRIDE = 4
 
 BACKBONE_NAMES = (
     *(f"resnet{d}" for d in RESNET_DEPTHS),
+    "resnet<depth>_stride8",
+    "resnet<depth>_stride16",
     "hourglass",
     "hourglass<num_stacks>",
     "mobilenetv3_small",
@@ -93,10 +101,11 @@ def get_backbone(name, input_shape=(None, None, 3), **kwargs):
             check_feature_map(name(keras.Input(input_shape)), input_shape, _describe(name))
         return name
     name_str = str(name).lower()
-    resnet = re.fullmatch(r"resnet(\d+)", name_str)
+    resnet = re.fullmatch(r"resnet(\d+)(_stride8|_stride16)?", name_str)
     if resnet and int(resnet.group(1)) in RESNET_DEPTHS:
         return ResNetBackbone(
-            depth=int(resnet.group(1)), input_shape=input_shape, **kwargs
+            depth=int(resnet.group(1)), num_stages=_RESNET_STAGES[resnet.group(2) or ""],
+            input_shape=input_shape, **kwargs
         )
     hourglass = re.fullmatch(r"hourglass([1-9]\d*)?", name_str)
     if hourglass:
@@ -113,6 +122,23 @@ def get_backbone(name, input_shape=(None, None, 3), **kwargs):
     )
 
 
+def backbone_stride(name):
+    """Output stride of the backbone `name`: 4 for a hourglass (its heat maps), 8, 16 or 32 for a ResNet.
+
+    Example:
+
+    >>> backbone_stride("resnet18"), backbone_stride("resnet18_stride8"), backbone_stride("hourglass2")
+    (32, 8, 4)
+    """
+    name_str = str(name).lower()
+    if name_str.startswith("hourglass"):
+        return HOURGLASS_STRIDE
+    resnet = re.fullmatch(r"resnet\d+(_stride8|_stride16)?", name_str)
+    if resnet:
+        return output_stride(_RESNET_STAGES[resnet.group(1) or ""])
+    return 32
+
+
 def _describe(backbone):
     return f"{type(backbone).__name__} {backbone.name!r}" if isinstance(backbone, keras.Model) else repr(backbone)
 
@@ -120,6 +146,7 @@ def _describe(backbone):
 __all__ = [
     "BACKBONE_NAMES",
     "HUB_PREFIX",
+    "backbone_stride",
     "HourglassBackbone",
     "HubBackbone",
     "MobileNetV3Backbone",
