@@ -72,8 +72,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-import keras_integral
 from keras_integral import skeletons
+from keras_integral.version import __version__
 from keras_integral.models.pose_model import INTEGRAL_METHODS
 
 FORMATS = ("saved_model", "tflite", "onnx")
@@ -518,7 +518,7 @@ def _manifest(model, artifacts, crops, margin, out_dir):
                 files[rel] = {"sha256": _sha256(full), "bytes": os.path.getsize(full)}
     return {
         "manifest_version": 1,
-        "keras_integral_version": keras_integral.__version__,
+        "keras_integral_version": __version__,
         "model": {"name": model.name, "config": model.get_config()},
         "input": {
             "name": "images",
