@@ -72,8 +72,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-import keras_integral
 from keras_integral import skeletons
+from keras_integral.version import __version__
 from keras_integral.models.pose_model import INTEGRAL_METHODS
 
 FORMATS = ("saved_model", "tflite", "onnx")
@@ -443,8 +443,16 @@ def _write_onnx(model, path):
     function = tf.function(serve).get_concrete_function(spec)
     frozen = convert_variables_to_constants_v2(function)
     keys = sorted(function.structured_outputs)  # the flat outputs follow the sorted dict keys
+    graph_def = frozen.graph.as_graph_def()
+    # Keras runs grouped convolutions (keras-hub's depthwise convs) as XLA-compiled, no-inline
+    # calls on CPU; unmarked, tf2onnx's optimizer inlines them into plain (grouped) Conv2D nodes.
+    for node in graph_def.node:
+        node.attr.pop("_XlaMustCompile", None)
+    for function_def in graph_def.library.function:
+        function_def.attr.pop("_XlaMustCompile", None)
+        function_def.attr.pop("_noinline", None)
     proto, _ = tf2onnx.convert.from_graph_def(
-        frozen.graph.as_graph_def(),
+        graph_def,
         input_names=[frozen.inputs[0].name],
         output_names=[t.name for t in frozen.outputs],
         opset=ONNX_OPSET,
@@ -510,7 +518,7 @@ def _manifest(model, artifacts, crops, margin, out_dir):
                 files[rel] = {"sha256": _sha256(full), "bytes": os.path.getsize(full)}
     return {
         "manifest_version": 1,
-        "keras_integral_version": keras_integral.__version__,
+        "keras_integral_version": __version__,
         "model": {"name": model.name, "config": model.get_config()},
         "input": {
             "name": "images",

@@ -20,8 +20,14 @@ tf.config.experimental.enable_op_determinism()
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "samples"
 
 
+@pytest.fixture(autouse=True, scope="module")
+def seeded_module():
+    """The same seeds before each module's own fixtures (a module-scoped fixture may train a model)."""
+    keras.utils.set_random_seed(0)
+
+
 @pytest.fixture(autouse=True)
-def seeded():
+def seeded(seeded_module):
     """The same seeds for every test, so none depends on what ran before it."""
     keras.utils.set_random_seed(0)
 

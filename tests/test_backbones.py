@@ -5,6 +5,9 @@ output-size formula, NumPy convolutions / max-pooling with symmetric padding
 (PyTorch semantics), and NumPy ImageNet normalisation.
 """
 
+import functools
+import hashlib
+
 import numpy as np
 import pytest
 
@@ -16,6 +19,8 @@ from keras_integral.models.backbones import MobileNetV3Backbone
 from keras_integral.models.backbones import ResNetBackbone
 from keras_integral.models.backbones import backbone_stride
 from keras_integral.models.backbones import get_backbone
+from keras_integral.models.backbones.mobilenet import imagenet_weights_file
+from keras_integral.zoo.download import WeightsUnavailableError
 from tests.harness import run_model_saving_test
 from tests.harness import run_tflite
 
@@ -310,6 +315,61 @@ def test_mobilenet_converts_to_tflite_with_builtin_ops_only(tmp_path):
     assert not [op for op in ops if op.startswith("Flex") or op == "CUSTOM"], ops
     want = model.predict(x, verbose=0)
     np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-3 * np.abs(want).max())
+
+
+@pytest.fixture
+def keras_cache(tmp_path, monkeypatch):
+    """Keras's own download and cache (`get_file`) for the MobileNetV3 weights, in a temporary folder."""
+    from keras.src.applications import mobilenet_v3
+
+    monkeypatch.setattr(mobilenet_v3.file_utils, "get_file",
+                        functools.partial(keras.utils.get_file, cache_dir=str(tmp_path)))
+    return mobilenet_v3, tmp_path / "models"
+
+
+def test_mobilenet_imagenet_weights_are_keras_applications_with_their_scaling(keras_cache, monkeypatch):
+    mobilenet_v3, folder = keras_cache
+    # Stand-in for Keras's weights file: an Applications model with random weights and BN
+    # statistics, written as Keras writes them (legacy .h5 by layer order), hash entered in
+    # Keras's table so its get_file accepts the cached copy.
+    from keras.src.legacy.saving import legacy_h5_format
+    import h5py
+
+    reference = keras.applications.MobileNetV3Small(input_shape=(64, 64, 3), include_top=False, weights=None,
+                                                    include_preprocessing=False)
+    rng = np.random.default_rng(0)
+    for layer in reference.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            n = layer.gamma.shape[0]
+            layer.set_weights([rng.uniform(0.5, 1.5, n), rng.normal(0, 0.1, n), rng.normal(0, 0.2, n),
+                               rng.uniform(0.5, 2.0, n)])
+    url, _ = imagenet_weights_file("small")
+    path = folder / url.rsplit("/", 1)[1]
+    folder.mkdir(parents=True)
+    with h5py.File(path, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, reference)
+    top_hash, _ = mobilenet_v3.WEIGHTS_HASHES["small_224_1.0_float"]
+    monkeypatch.setitem(mobilenet_v3.WEIGHTS_HASHES, "small_224_1.0_float",
+                        (top_hash, hashlib.sha256(path.read_bytes()).hexdigest()))
+    monkeypatch.setattr(mobilenet_v3, "BASE_WEIGHT_PATH", "https://127.0.0.1:9/")  # no download
+
+    ours = MobileNetV3Backbone("small", input_shape=(64, 64, 3), weights="imagenet")
+    x = rng.uniform(0, 255, size=(2, 64, 64, 3)).astype("float32")
+    # The weights expect [-1, 1]; ours takes [0, 255] and scales inside.
+    want = reference.predict(x / 127.5 - 1.0, verbose=0)
+    np.testing.assert_allclose(ours.predict(x, verbose=0), want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+    assert ours.get_config().get("weights") is None
+
+
+def test_mobilenet_imagenet_offline_names_the_url_and_the_cache_path(keras_cache, monkeypatch):
+    mobilenet_v3, _ = keras_cache
+    monkeypatch.setattr(mobilenet_v3, "BASE_WEIGHT_PATH", "https://127.0.0.1:9/")  # refuses at once
+    with pytest.raises(WeightsUnavailableError) as info:
+        MobileNetV3Backbone("large", input_shape=(64, 64, 3), weights="imagenet")
+    url, path = imagenet_weights_file("large")
+    assert url.startswith("https://127.0.0.1:9/") and url in str(info.value)
+    assert path.endswith("models/weights_mobilenet_v3_large_224_1.0_float_no_top_v2.h5")
+    assert path in str(info.value)
 
 
 def test_get_backbone_names():

@@ -408,7 +408,7 @@ def zeros_member(name, size):
 
 @pytest.mark.parametrize("members, message", [
     ([file_member("preset/config.json"), zeros_member("preset/model.weights.h5", 64 << 20)],
-     "expands to more than"),  # 64 MiB of zeros in a ~65 KB archive
+     r"declare \d+ bytes or more, over 8 times"),  # 64 MiB of zeros in a ~65 KB archive
     ([file_member(f"preset/{i}.json") for i in range(download.MAX_MEMBERS + 1)], "more than 64 members"),
     ([file_member(".")], r"member '\.' is a file without a name"),
     ([file_member("preset/config.json"), file_member("preset/config.json/x")], "collides"),
@@ -434,6 +434,16 @@ def test_declared_sizes_over_the_bound_are_refused_before_reading_them(tmp_path,
     with gzip.open(archive, "wb") as f:
         f.write(info.tobuf(format=tarfile.GNU_FORMAT) + bytes(4096))
     with pytest.raises(UnsafeArchiveError, match=r"declare \d+ bytes or more, over 8 times"):
+        keras_integral.from_preset(archive.as_uri(), progress=False)
+    assert cache_entries(cache) == []
+
+
+def test_a_bomb_after_the_last_member_is_refused(tmp_path, cache):
+    tar = gzip.decompress(write_tar(tmp_path / "small.tar.gz", [file_member("preset/config.json")]).read_bytes())
+    archive = tmp_path / "trailing.tar.gz"
+    with gzip.open(archive, "wb") as f:  # the tar, then 64 MiB more in the same gzip stream
+        f.write(tar + bytes(64 << 20))
+    with pytest.raises(UnsafeArchiveError, match="after its last member"):
         keras_integral.from_preset(archive.as_uri(), progress=False)
     assert cache_entries(cache) == []
 

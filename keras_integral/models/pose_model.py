@@ -34,6 +34,7 @@ from keras_integral.layers import JointConfidence
 from keras_integral.layers import MarginalIntegral3D
 from keras_integral.metrics.streaming import MPJPE
 from keras_integral.metrics.streaming import PCK
+from keras_integral.models.backbones import HUB_PREFIX
 from keras_integral.models.backbones import backbone_stride
 from keras_integral.models.backbones import get_backbone
 from keras_integral.models.heads import DeconvHead
@@ -198,7 +199,11 @@ class IntegralPoseModel(keras.Model):
     Args:
         backbone: str. `"resnet18"`...`"resnet152"`, `"resnet18_stride8"` (the first
             stages only, `models.backbones`), `"hourglass<stacks>"`,
-            `"mobilenetv3_small"`, `"mobilenetv3_large"`.
+            `"mobilenetv3_small"`, `"mobilenetv3_large"`, or
+            `"keras_hub:<preset>"`; or a stride-32 backbone `keras.Model`,
+            e.g. a `keras_hub.models.Backbone` (see `models/backbones/hub.py`
+            for the supported ones and the normalisation each gets). A model
+            object is used as it is (not copied) and saved with the model.
         method: str. One of `METHODS_2D` (2D) or `METHODS_3D` (3D).
         skeleton: str. `"coco"`, `"mpii"`, `"h36m"`, `"h36m18"`.
         input_size: `(height, width)` of the input crop in pixels.
@@ -213,7 +218,10 @@ class IntegralPoseModel(keras.Model):
         phase: 1 or 2. For I1-I3: 1 trains with the heat-map loss only, 2
             with the joint loss only. Switch it between epochs with
             `keras_integral.training.PhaseSchedule` (no rebuild needed).
-        backbone_weights: None or a local `.weights.h5` file for the backbone.
+        backbone_weights: for a backbone given by name: None (random),
+            `"imagenet"` (torchvision's ImageNet weights for the ResNets,
+            Keras Applications' for the MobileNets), a local torchvision
+            `.pth` state dict (ResNets) or a `.weights.h5` file.
         head_filters: channels of the deconvolution layers (256 in the paper).
         decoding: `"centre"` (cell centres, DESIGN.md) or `"authors"` (the
             index x stride convention of the authors' released models, kept
@@ -301,7 +309,10 @@ class IntegralPoseModel(keras.Model):
         if not _is_int(head_filters) or head_filters < 1:
             raise ValueError(f"`head_filters` must be a positive int, received {head_filters!r}.")
         input_size = _as_size(input_size, "input_size")
-        hourglass = str(backbone).lower().startswith("hourglass")
+        if not isinstance(backbone, str) or backbone.startswith(HUB_PREFIX):
+            # An object, a saved config or a keras-hub preset: resolved once, kept whole in the config.
+            backbone = get_backbone(backbone, (*input_size, 3), weights=backbone_weights)
+        hourglass = isinstance(backbone, str) and backbone.lower().startswith("hourglass")
         stride = backbone_stride(backbone)
         if any(s % stride for s in input_size):
             raise ValueError(
@@ -341,10 +352,12 @@ class IntegralPoseModel(keras.Model):
                                      input_size, heatmap_size, decoding, i, float(integral_scale))
                 prefix = "" if i == last else self._stage_prefix(i)
                 outputs.update({prefix + key: value for key, value in stage.items()})
-        super().__init__(inputs=images, outputs=outputs, name=name or f"{method.lower().replace('*', 'star')}_{backbone}", **kwargs)
+        backbone_name = backbone if isinstance(backbone, str) else backbone.name
+        super().__init__(inputs=images, outputs=outputs, name=name or f"{method.lower().replace('*', 'star')}_{backbone_name}", **kwargs)
 
         # === Config ===
-        self.backbone_name = backbone
+        self.backbone_name = backbone_name
+        self._backbone_by_name = isinstance(backbone, str)
         self.method = method
         self.skeleton = skeleton_obj.name
         self.input_size = input_size
@@ -629,7 +642,9 @@ class IntegralPoseModel(keras.Model):
 
     def get_config(self):
         return {
-            "backbone": self.backbone_name,
+            # A backbone object (e.g. keras-hub's) is saved whole, so loading needs no download.
+            "backbone": self.backbone_name if self._backbone_by_name
+            else keras.saving.serialize_keras_object(self.get_layer(self.backbone_name)),
             "method": self.method,
             "skeleton": self.skeleton,
             "input_size": list(self.input_size),

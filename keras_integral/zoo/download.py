@@ -352,15 +352,15 @@ def remove_stale_temporaries(folder, max_age_s=None):
 def safe_extract(archive, dest, source=None):
     """Extracts a `.tar.gz` into `dest`, refusing anything but plain files and folders inside it.
 
-    Everything is checked before anything is written: the gzip stream is
-    read to its end (so its CRC and length are checked: the tar reader alone
-    stops at the tar's end marker), then every member: absolute names, `..`
-    components, links (symbolic or hard), devices/FIFOs, a file named `.`,
-    two members on one path (or a file where another member needs a
-    folder), more than `MAX_MEMBERS` members, or sizes adding up to more
-    than `MAX_EXPANSION` times the archive's size are refused. Files are
-    written by copying their bytes, never by `tarfile`'s own extraction, so
-    no member can set permissions or ownership.
+    Everything is checked before anything is written. Refused: absolute
+    names, `..` components, links (symbolic or hard), devices/FIFOs, a file
+    named `.`, two members on one path (or a file where another member needs
+    a folder), more than `MAX_MEMBERS` members, sizes adding up to more than
+    `MAX_EXPANSION` times the archive's size, and a gzip stream that does not
+    read to its end with the right CRC and length (the tar reader alone stops
+    at the tar's end marker, before the CRC). Files are written by copying
+    their bytes, never by `tarfile`'s own extraction, so no member can set
+    permissions or ownership.
 
     Args:
         archive: path of the `.tar.gz`.
@@ -380,9 +380,9 @@ def safe_extract(archive, dest, source=None):
     dest = Path(dest)
     limit = MAX_EXPANSION * os.path.getsize(archive) + _EXPANSION_SLACK_BYTES
     try:
-        _read_to_end(archive, limit, source)
         with tarfile.open(archive, "r:gz") as tar:
             members = _checked_members(tar, limit, source)
+            _read_to_end(tar.fileobj, limit, source)
             for member, parts in members:
                 path = dest.joinpath(*parts)
                 if member.isdir():
@@ -398,17 +398,17 @@ def safe_extract(archive, dest, source=None):
         ) from e
 
 
-def _read_to_end(archive, limit, source):
-    """Decompresses the whole gzip stream (CRC and length checked at its end), at most `limit` bytes."""
+def _read_to_end(stream, limit, source):
+    """Decompresses what follows the tar's end marker, at most `limit` bytes: the gzip stream checks
+    its CRC and length when it reaches its end, which the tar reader alone never does."""
     total = 0
-    with gzip.open(archive, "rb") as stream:
-        for chunk in iter(lambda: stream.read(_CHUNK_BYTES), b""):
-            total += len(chunk)
-            if total > limit:
-                raise UnsafeArchiveError(
-                    f"{source} expands to more than {limit} bytes, {MAX_EXPANSION} times its own "
-                    f"{os.path.getsize(archive)} (a decompression bomb?); refused, nothing was written."
-                )
+    for chunk in iter(lambda: stream.read(_CHUNK_BYTES), b""):
+        total += len(chunk)
+        if total > limit:
+            raise UnsafeArchiveError(
+                f"{source} holds more than {limit} bytes after its last member, {MAX_EXPANSION} times its "
+                "own size (a decompression bomb?); refused, nothing was written."
+            )
 
 
 def _checked_members(tar, limit, source):

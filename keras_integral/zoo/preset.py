@@ -36,10 +36,10 @@ from pathlib import Path
 import h5py
 import keras
 
-import keras_integral
 from keras_integral import models  # noqa: F401  (registers the serialisable classes)
 from keras_integral.zoo import download
 from keras_integral.zoo import registry
+from keras_integral.version import __version__
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
@@ -149,7 +149,7 @@ def _full_metadata(model, metadata):
         "class_name": type(model).__name__,
         "parameter_count": int(model.count_params()),
         "keras_version": keras.__version__,
-        "keras_integral_version": keras_integral.__version__,
+        "keras_integral_version": __version__,
         "date_saved": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
 
