@@ -74,7 +74,7 @@ import tensorflow as tf
 
 from keras_integral import skeletons
 from keras_integral.version import __version__
-from keras_integral.models.pose_model import INTEGRAL_METHODS
+from keras_integral import methods
 
 FORMATS = ("saved_model", "tflite", "onnx")
 QUANTIZATIONS = ("fp32", "fp16", "int8")
@@ -387,9 +387,14 @@ def _tflite_models(model, quantize, crops):
             c.target_spec.supported_types = [tf.float16]
             models["fp16"] = c.convert()
         if "int8" in quantize:
-            # The integral averages the int8 step of the last layer away; other decodings need it in float.
-            models["int8"] = _int8_model(converter(), fp32, crops, model.method not in INTEGRAL_METHODS)
+            models["int8"] = _int8_model(converter(), fp32, crops, keeps_last_layer_in_float(model))
     return models
+
+
+def keeps_last_layer_in_float(model):
+    """Whether int8 keeps the layer that feeds the decoding in float: the integral averages that
+    layer's int8 step away; arg-max and direct regression read it value by value."""
+    return methods.get(model.method).decoder != "integral"
 
 
 def _int8_model(converter, fp32, crops, float_last_layer):
