@@ -210,7 +210,7 @@ def test_arg_max_methods_keep_the_heat_map_convolution_in_float(coco_records, tm
     float_head = export_lib.export(model, tmp_path / "float_head", **kwargs)["artifacts"]["tflite_int8"]["parity"]
     assert float_head["within_target"] and float_head["mean_px"] <= TARGET["int8"][1]
     # The same export with an int8 last layer, as integral methods get it, misses by whole cells.
-    monkeypatch.setattr(export_lib, "keeps_last_layer_in_float", lambda model: False)
+    monkeypatch.setattr(export_lib.litert, "keeps_last_layer_in_float", lambda model: False)
     int8_head = export_lib.export(model, tmp_path / "int8_head", **kwargs)["artifacts"]["tflite_int8"]["parity"]
     assert int8_head["mean_px"] > 4 * TARGET["int8"][1] and not int8_head["within_target"]
 
