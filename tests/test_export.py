@@ -250,7 +250,7 @@ def test_uint8_signature_gives_the_float_signature_result(trained, exported):
 
 def test_parity_violation_raises_unless_allowed(trained, tmp_path, monkeypatch):
     model, crops = trained
-    monkeypatch.setattr(export_lib, "FP32_MAX_PX", 0.0)  # no runtime reproduces oneDNN bit for bit
+    monkeypatch.setattr(export_lib.parity, "FP32_MAX_PX", 0.0)  # no runtime reproduces oneDNN bit for bit
     manifest = export_lib.export(model, tmp_path / "allowed", formats="tflite", quantize="fp32",
                                  representative_data=crops, allow_parity_loss=True)
     parity = manifest["artifacts"]["tflite_fp32"]["parity"]
