@@ -98,7 +98,7 @@ class Recipe:
     augmentation: str = "paper"  # a name in training.AUGMENTATIONS: "paper", "flip" or "none"
     # Evaluation.
     validate: bool = True  # the validation records after every epoch (val_loss; best.keras monitors it)
-    flip_test: bool = True
+    flip_test: bool = True  # `keras-integral evaluate` averages with the mirrored crop (--no-flip overrides)
 
     @property
     def model_kwargs(self):
