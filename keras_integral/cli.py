@@ -8,6 +8,8 @@ import argparse
 import os
 import sys
 
+from keras_integral import demo
+
 
 def _size(text):
     """`256` or `256x192` (height x width) -> (h, w)."""
@@ -326,9 +328,9 @@ def build_parser():
         epilog="example: keras-integral demo --out demo",
     )
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--num-images", type=int, default=4000)
-    p.add_argument("--epochs", type=int, default=10, help="epochs per model")
-    p.add_argument("--steps-per-epoch", type=int, default=400)
+    p.add_argument("--num-images", type=int, default=demo.NUM_IMAGES, help="synthetic images (a tenth held out)")
+    p.add_argument("--epochs", type=int, default=demo.EPOCHS, help="epochs per model")
+    p.add_argument("--steps-per-epoch", type=int, default=demo.STEPS_PER_EPOCH, help="steps of 16 crops per epoch")
     p.add_argument("--sequential", action="store_true",
                    help="train I1 and H1 one after the other (default: at once, one core each, on 2+ cores)")
     p.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2))

@@ -52,3 +52,13 @@ def test_verdict_says_within_noise_when_the_interval_holds_zero():
     line = verdict({"difference": 0.3, "low": -0.1, "high": 0.7, "confidence": 0.95, "num_people": 40,
                     "excludes_zero": False}, "mean keypoint error", "px", lower_is_better=True)
     assert line.startswith("H1 is ahead") and "within noise" in line and "[-0.10, +0.70]" in line
+
+
+def test_the_cli_runs_the_demo_schedule_by_default():
+    from keras_integral import demo
+    from keras_integral.cli import build_parser
+
+    args = build_parser().parse_args(["demo", "--out", "d"])
+    assert (args.num_images, args.epochs, args.steps_per_epoch) == (4000, 10, 400)
+    assert (demo.NUM_IMAGES, demo.EPOCHS, demo.STEPS_PER_EPOCH) == (4000, 10, 400)
+    assert not args.sequential and demo.demo_recipe("I1", 10, 400).batch_size == 16
