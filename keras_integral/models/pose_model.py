@@ -37,6 +37,7 @@ from keras_integral.metrics.streaming import PCK
 from keras_integral.models.backbones import HUB_PREFIX
 from keras_integral.models.backbones import backbone_stride
 from keras_integral.models.backbones import get_backbone
+from keras_integral.models.backbones import returns_heatmaps
 from keras_integral.models.heads import DeconvHead
 from keras_integral.models.heads import RegressionHead
 
@@ -48,7 +49,6 @@ SKELETONS_3D = ("h36m", "h36m18")
 # The heat-map loss each method trains with (I1-I3: in phase 1 only).
 HEATMAP_LOSS = {"H1": "H1", "H2": "H2", "H3": "H3", "I1": "H1", "I2": "H2", "I3": "H3"}
 SCORE_MODE = {"H1": "peak", "H3": "sigmoid"}  # every other method: "softmax"
-BACKBONE_STRIDE = 32  # the full ResNets' (the authors' models)
 H3_RADIUS_INPUT_PX = 15.0  # the paper's H3 positive radius, in input pixels
 
 
@@ -312,7 +312,7 @@ class IntegralPoseModel(keras.Model):
         if not isinstance(backbone, str) or backbone.startswith(HUB_PREFIX):
             # An object, a saved config or a keras-hub preset: resolved once, kept whole in the config.
             backbone = get_backbone(backbone, (*input_size, 3), weights=backbone_weights)
-        hourglass = isinstance(backbone, str) and backbone.lower().startswith("hourglass")
+        heatmap_backbone = returns_heatmaps(backbone)
         stride = backbone_stride(backbone)
         if any(s % stride for s in input_size):
             raise ValueError(
@@ -321,7 +321,7 @@ class IntegralPoseModel(keras.Model):
             )
         features_size = (input_size[0] // stride, input_size[1] // stride)
         heatmap_size = _as_size(heatmap_size, "heatmap_size") if heatmap_size else None
-        num_deconv = self._num_deconv(method, hourglass, input_size, features_size, heatmap_size)
+        num_deconv = self._num_deconv(method, heatmap_backbone, input_size, features_size, heatmap_size)
         if heatmap_size is None:
             heatmap_size = (features_size[0] * 2**num_deconv, features_size[1] * 2**num_deconv)
         joints = skeleton_obj.num_joints
@@ -374,14 +374,14 @@ class IntegralPoseModel(keras.Model):
         self._joint_loss_fn = losses.JointLoss(joint_loss)
 
     @staticmethod
-    def _num_deconv(method, hourglass, input_size, features_size, heatmap_size):
-        if method == "R1" or hourglass:
-            if heatmap_size is not None and hourglass and method != "R1":
+    def _num_deconv(method, heatmap_backbone, input_size, features_size, heatmap_size):
+        if method == "R1" or heatmap_backbone:
+            if heatmap_size is not None and heatmap_backbone and method != "R1":
                 expected = features_size
                 if heatmap_size != expected:
                     raise ValueError(
-                        f"A hourglass backbone predicts heat maps of input_size / 4 = {expected}; "
-                        f"received heatmap_size={heatmap_size}."
+                        f"The backbone (a hourglass) predicts the heat maps itself, at its output stride: "
+                        f"{expected}; received heatmap_size={heatmap_size}."
                     )
             return 0
         if heatmap_size is None:  # stride-4 heat maps: three deconvolutions on a stride-32 ResNet
@@ -407,7 +407,7 @@ class IntegralPoseModel(keras.Model):
         One stage for a ResNet or MobileNet, one per stack for a hourglass.
         Called before `keras.Model.__init__`; `MultiStagePoseModel` overrides it.
         """
-        if str(backbone).lower().startswith("hourglass"):
+        if returns_heatmaps(backbone):
             net = get_backbone(
                 backbone, images.shape[1:], weights=backbone_weights, output_channels=channels
             )
@@ -664,10 +664,3 @@ class IntegralPoseModel(keras.Model):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
-
-    @classmethod
-    def from_preset(cls, preset, sha256=None):
-        """Loads a preset: registry name, folder or URL (see `keras_integral.zoo.from_preset`)."""
-        from keras_integral.zoo import from_preset  # the zoo imports this module
-
-        return from_preset(preset, sha256=sha256)
