@@ -38,8 +38,7 @@ import os
 import yaml
 
 from keras_integral import skeletons
-from keras_integral.models.pose_model import METHODS_2D
-from keras_integral.models.pose_model import METHODS_3D
+from keras_integral import methods
 
 DATASETS = ("coco", "mpii", "h36m")
 MIX_DATASETS = ("mpii", "coco")
@@ -176,9 +175,9 @@ def recipe_from_dict(values, source="<recipe>"):
             _fail(source, key, f"{checked[key]!r} is not one of {[c for c in choices if c is not None]}.")
     recipe = Recipe(**checked)
     is_3d = recipe.depth_bins is not None
-    methods = METHODS_3D if is_3d else METHODS_2D
-    if recipe.method not in methods:
-        _fail(source, "method", f"{recipe.method!r} is not one of {list(methods)} ({'3D' if is_3d else '2D'}).")
+    allowed = methods.METHODS_3D if is_3d else methods.METHODS_2D
+    if recipe.method not in allowed:
+        _fail(source, "method", f"{recipe.method!r} is not one of {list(allowed)} ({'3D' if is_3d else '2D'}).")
     for key in ("train_annotations", "train_images"):
         if not getattr(recipe, key):
             _fail(source, key, "is required (a path relative to the data directory).")
@@ -194,8 +193,9 @@ def recipe_from_dict(values, source="<recipe>"):
         _fail(source, "mix_fraction", f"must be between 0 and 1, got {recipe.mix_fraction}.")
     if recipe.num_stages < 1:
         _fail(source, "num_stages", f"must be at least 1, got {recipe.num_stages}.")
-    if recipe.phase_switch_epoch is not None and recipe.method not in ("I1", "I2", "I3"):
-        _fail(source, "phase_switch_epoch", f"applies to I1, I2, I3 only, not {recipe.method!r}.")
+    if recipe.phase_switch_epoch is not None and not methods.get(recipe.method).two_phase:
+        two_phase = [m.name for m in methods.METHODS.values() if m.two_phase]
+        _fail(source, "phase_switch_epoch", f"applies to {', '.join(two_phase)} only, not {recipe.method!r}.")
     return recipe
 
 

@@ -35,6 +35,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_integral import methods
 from keras_integral.data import coco
 from keras_integral.data import h36m
 from keras_integral.data import mpii
@@ -349,7 +350,7 @@ def train(recipe, data_dir, out_dir, verbose=1, callbacks=()):
         with strategy.scope():
             optimizer = keras.optimizers.Adam(learning_rate_schedule(recipe, steps))
             model.compile(optimizer=optimizer, jit_compile=recipe.jit_compile)
-        if recipe.method in ("I1", "I2", "I3"):
+        if methods.get(recipe.method).two_phase:
             switch = recipe.phase_switch_epoch
             model.phase = 1 if switch is not None else 2
         monitor = "val_loss" if validation is not None else "loss"
