@@ -343,7 +343,7 @@ def main(argv=None):
     try:
         args.func(args)
     except Exception as error:
-        from keras_integral.zoo.download import PresetUnavailableError
+        from keras_integral.download import PresetUnavailableError
 
         # Bad input and unreachable presets are the user's to fix: one line, no traceback.
         if not isinstance(error, (ValueError, FileNotFoundError, PresetUnavailableError)):
