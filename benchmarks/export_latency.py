@@ -13,10 +13,10 @@ only within one run.
 Usage:
 
     # random-weight models built and exported here (needs keras_integral):
-    python export/benchmark.py --build resnet18:I1:128 --build mobilenetv3_large:I1:128
+    python benchmarks/export_latency.py --build resnet18:I1:128 --build mobilenetv3_large:I1:128
     # artifacts already exported (LiteRT / onnxruntime only; a `model.keras`
     # next to them adds the Keras row, needs keras_integral):
-    python export/benchmark.py --export-dir exported/
+    python benchmarks/export_latency.py --export-dir exported/
 
 A `--build` spec is `backbone:method:size[:head_filters]` (head filters
 default to the paper's 256); its artifacts are exported with
