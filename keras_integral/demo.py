@@ -43,6 +43,9 @@ def demo_recipe(method, epochs, steps_per_epoch):
     values = dict(DEMO_RECIPE, method=method, epochs=epochs, steps_per_epoch=steps_per_epoch,
                   lr_drops=[max(1, epochs - 1)])
     if method == "I1":
+        if not isinstance(epochs, int) or epochs < 2:
+            raise ValueError(f"demo: epochs must be at least 2 (I1 trains the heat-map loss, then the joint "
+                             f"loss), got {epochs!r}.")
         values["phase_switch_epoch"] = max(1, (2 * epochs) // 5)  # 40 % heat maps, then the joint loss
     return recipe_from_dict(values, source="demo")
 
@@ -57,6 +60,7 @@ def run_demo(out_dir, num_images=1500, image_size=128, epochs=10, steps_per_epoc
     from keras_integral.export import representative_crops
     from keras_integral.training import train
 
+    demo_recipe("I1", epochs, steps_per_epoch)  # bad numbers fail before the data are generated
     os.makedirs(out_dir, exist_ok=True)
     timings = {}
     start = time.perf_counter()
