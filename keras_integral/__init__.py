@@ -7,19 +7,20 @@
 (None, 17, 2)
 """
 
-__version__ = "0.1.0"
+from keras_integral.version import __version__  # noqa: F401
 
-from keras_integral import data  # noqa: E402,F401
-from keras_integral import layers  # noqa: E402,F401
-from keras_integral import losses  # noqa: E402,F401
-from keras_integral import metrics  # noqa: E402,F401
-from keras_integral import models  # noqa: E402,F401
-from keras_integral import skeletons  # noqa: E402,F401
-from keras_integral import targets  # noqa: E402,F401
-from keras_integral.inference import Predictor  # noqa: E402,F401
-from keras_integral.inference import draw_skeleton  # noqa: E402,F401
-from keras_integral.models import IntegralPoseModel  # noqa: E402,F401
-from keras_integral.models import MultiStagePoseModel  # noqa: E402,F401
+from keras_integral import data  # noqa: F401
+from keras_integral import export  # noqa: F401
+from keras_integral import layers  # noqa: F401
+from keras_integral import losses  # noqa: F401
+from keras_integral import metrics  # noqa: F401
+from keras_integral import models  # noqa: F401
+from keras_integral import skeletons  # noqa: F401
+from keras_integral import targets  # noqa: F401
+from keras_integral.inference import Predictor  # noqa: F401
+from keras_integral.inference import draw_skeleton  # noqa: F401
+from keras_integral.models import IntegralPoseModel  # noqa: F401
+from keras_integral.models import MultiStagePoseModel  # noqa: F401
 
 # The zoo entry point: a model from a registry name, a preset folder or a URL.
-from keras_integral.zoo import from_preset  # noqa: E402,F401
+from keras_integral.zoo import from_preset  # noqa: F401

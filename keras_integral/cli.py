@@ -38,11 +38,20 @@ def cmd_train(args):
 
 def load_model(spec):
     """A `.keras` file, or a zoo preset (registry name, folder or URL)."""
+    import zipfile
+
     import keras
 
     if str(spec).endswith(".keras"):
         if not os.path.isfile(spec):
             raise FileNotFoundError(f"Model file not found: {spec}")
+        # Keras answers a malformed file with a KeyError or a zip error: name the file and what is missing.
+        if not zipfile.is_zipfile(spec):
+            raise ValueError(f"{spec} is not a .keras file (a zip archive written by model.save).")
+        with zipfile.ZipFile(spec) as archive:
+            missing = [name for name in ("config.json", "model.weights.h5") if name not in archive.namelist()]
+        if missing:
+            raise ValueError(f"{spec} is not a complete .keras file: it has no {' and no '.join(missing)}.")
         import keras_integral.models  # noqa: F401  (registers the classes for safe-mode loading)
 
         return keras.models.load_model(spec, safe_mode=True)
@@ -70,32 +79,55 @@ def cmd_evaluate(args):
     print(f"Report: {os.path.join(args.out, 'report.json')}")
 
 
+def read_boxes(path):
+    """`(n, 4)` float32 person boxes `[x, y, w, h]` from a JSON list of boxes or of COCO results
+    (dicts with `bbox`); `[]` (a detector that found nobody) gives `(0, 4)`."""
+    import numpy as np
+
+    from keras_integral.data.records import read_json
+
+    items = read_json(path, "Boxes file")
+    if not isinstance(items, list):
+        raise ValueError(f"Boxes file {path!r}: expected a JSON list of [x, y, w, h] boxes (or COCO results "
+                         f"with 'bbox'), got a {type(items).__name__}.")
+    boxes = []
+    for i, item in enumerate(items):
+        box = item.get("bbox") if isinstance(item, dict) else item
+        try:
+            box = np.asarray(box, np.float64)
+        except (TypeError, ValueError):
+            box = None
+        if box is None or box.shape != (4,) or not np.all(np.isfinite(box)) or min(box[2:]) <= 0:
+            what = "a dict without 'bbox'" if isinstance(item, dict) and "bbox" not in item else f"{item!r:.80}"
+            raise ValueError(f"Boxes file {path!r}, entry {i}: expected [x, y, w, h] with w, h > 0 (or a dict "
+                             f"with such a 'bbox'), got {what}.")
+        boxes.append(box)
+    return np.asarray(boxes, np.float32).reshape(-1, 4)
+
+
 def cmd_predict(args):
     import json
 
     import cv2
-    import numpy as np
 
     from keras_integral.inference import Predictor, draw_skeleton
 
+    # Everything the command can refuse is checked before the model loads.
+    if not cv2.haveImageWriter(args.out):
+        raise ValueError(f"--out {args.out!r}: OpenCV cannot write images with this extension; use .png or .jpg.")
     image = cv2.imread(args.image, cv2.IMREAD_COLOR)
     if image is None:
         raise ValueError(f"Cannot read image {args.image!r} (missing, or not an image OpenCV can decode).")
     image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    boxes = None
-    if args.boxes:
-        with open(args.boxes) as f:
-            boxes = json.load(f)
-        boxes = np.asarray([b["bbox"] if isinstance(b, dict) else b for b in boxes], np.float32)
-        if boxes.ndim != 2 or boxes.shape[1] != 4:
-            raise ValueError(f"{args.boxes}: expected a list of [x, y, w, h] boxes (or COCO results with 'bbox').")
+    boxes = read_boxes(args.boxes) if args.boxes else None
     model = load_model(args.model)
     out = Predictor(model, flip_test=args.flip).predict(image, boxes)
     drawn = image
     for keypoints, scores in zip(out["keypoints"], out["scores"]):
         drawn = draw_skeleton(drawn, keypoints, scores, model.skeleton)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    cv2.imwrite(args.out, cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
+    if not cv2.imwrite(args.out, cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR)):
+        raise ValueError(f"--out {args.out!r}: OpenCV could not write the image there.")
     result = {"image": args.image, "skeleton": model.skeleton,
               "people": [{"keypoints": k.tolist(), "scores": s.tolist()}
                          for k, s in zip(out["keypoints"], out["scores"])]}
@@ -119,6 +151,10 @@ def cmd_export(args):
     from keras_integral.recipes import load_recipe
     from keras_integral.training import load_split
 
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise ValueError(f"--out {args.out!r} is an existing file; export writes a folder (new or empty).")
+    if os.path.isdir(args.out) and os.listdir(args.out):
+        raise ValueError(f"--out {args.out!r} is not empty; export into a new or empty folder.")
     recipe = load_recipe(args.recipe)
     records = load_split(recipe, args.data_dir, "val") or load_split(recipe, args.data_dir, "train")
     model = load_model(args.model)

@@ -65,12 +65,17 @@ PCK_ALPHAS = np.linspace(0.0, 0.5, 51)  # the MPII evaluation's 0:0.01:0.5
 # side times [0, 0.1] spans roughly PCKh's [0, 0.5] at finer steps.
 BOX_PCK_ALPHAS = np.linspace(0.0, 0.1, 51)
 BOX_PCK_REPORTED = (0.02, 0.05, 0.1)
-SHEET_TILE_PX = 192
+# Contact sheet: the first SHEET_LARGE crops in a row of large tiles, the rest
+# SHEET_COLUMNS to a row of small ones; crops are enlarged by a whole factor.
+SHEET_LARGE = 3
+SHEET_LARGE_TILE_PX = 256
+SHEET_TILE_PX = 128
+SHEET_COLUMNS = 6
+SHEET_GROUND_TRUTH_RGB = (255, 255, 255)
 # Simple Baselines / HRNet COCO evaluation: joints above this score enter the
 # person score; people more similar than this OKS are suppressed.
 COCO_JOINT_SCORE_THRESHOLD = 0.2
 COCO_NMS_OKS = 0.9
-SHEET_COLUMNS = 4
 
 
 def evaluate(
@@ -101,7 +106,9 @@ def evaluate(
         batch_size: crops per model call (the flip test doubles it).
         annotation_file: the COCO `person_keypoints` json the records come
             from; required for `"coco"`.
-        max_sheet_images: crops with drawn predictions on the contact sheet.
+        max_sheet_images: crops on the contact sheet: the predicted skeleton
+            (side colours, at least 2 px wide) with the ground truth thin and
+            white over it; the first `SHEET_LARGE` in large tiles.
         verbose: 1 shows a progress bar over the batches, 0 is silent.
 
     Returns:
@@ -166,8 +173,7 @@ def evaluate(
             label = f"{getattr(model, 'name', 'model')}{' + flip' if flip_test else ''}"
             plot_pck_curves({label: curve[1:]}, os.path.join(out_dir, "pck_curve.png"), f"{curve[0]}, {dataset_kind}")
         if predictions["sheet"]:
-            sheet = contact_sheet(predictions["sheet"], ncols=SHEET_COLUMNS)
-            _write_png(os.path.join(out_dir, "contact_sheet.png"), sheet)
+            _write_png(os.path.join(out_dir, "contact_sheet.png"), _sheet(predictions["sheet"]))
         report = {
             "dataset_kind": dataset_kind,
             "metrics": result,
@@ -234,6 +240,71 @@ def plot_pck_curves(curves, path, title="PCK"):
     return path
 
 
+def plot_heatmap_decoding(crop, ground_truth, panels, path, title="", window_cells=5):
+    """One joint's heat maps drawn as their grids, with the true point and each method's decoded point.
+
+    Each panel shows the crop (grey) under a heat map drawn cell by cell
+    (cell `j` covers input pixels `[j s - 1/2, (j + 1) s - 1/2]`, `s` =
+    input / heat-map size, DESIGN.md), zoomed to `window_cells` cells around
+    the true point, which is a white circle; the method's point is a cross
+    and the centre of the map's arg-max cell a black dot, so the distance
+    from cross to circle is the error, and for an arg-max decoding the
+    distance from dot to cross is its quarter-cell shift.
+
+    Args:
+        crop: `(H, W, 3)` input crop, RGB in [0, 255].
+        ground_truth: `(x, y)` of the joint in input pixels.
+        panels: list of dicts: `label` (str), `heatmap` `(h, w)` the map to
+            show (probabilities or logits), `point` `(x, y)` the method's
+            decoded joint in input pixels, `colour` a Matplotlib colour.
+        path: output `.png` file.
+        title: figure title.
+        window_cells: side of the zoomed window, in heat-map cells.
+
+    Returns:
+        `path`.
+    """
+    crop = np.asarray(crop, np.float64)
+    if crop.ndim != 3 or crop.shape[-1] != 3:
+        raise ValueError(f"crop must be an (H, W, 3) image, got shape {crop.shape}.")
+    if not panels:
+        raise ValueError("panels is empty: give at least one {label, heatmap, point, colour}.")
+    height, width = crop.shape[:2]
+    grey = crop.mean(axis=-1)
+    gx, gy = (float(v) for v in ground_truth)
+    figure = Figure(figsize=(4.2 * len(panels), 4.4), dpi=100)
+    FigureCanvasAgg(figure)
+    for i, panel in enumerate(panels):
+        heatmap = np.asarray(panel["heatmap"], np.float64)
+        if heatmap.ndim != 2:
+            raise ValueError(f"panels[{i}]['heatmap'] must be (h, w), got shape {heatmap.shape}.")
+        sy, sx = height / heatmap.shape[0], width / heatmap.shape[1]
+        axes = figure.add_subplot(1, len(panels), i + 1)
+        axes.imshow(grey, cmap="gray", vmin=0, vmax=255, extent=(-0.5, width - 0.5, height - 0.5, -0.5))
+        axes.imshow(heatmap, cmap="magma", alpha=0.6, interpolation="nearest",
+                    extent=(-0.5, width - 0.5, height - 0.5, -0.5))
+        for j in range(heatmap.shape[1] + 1):
+            axes.axvline(j * sx - 0.5, color="white", linewidth=0.5, alpha=0.5)
+        for j in range(heatmap.shape[0] + 1):
+            axes.axhline(j * sy - 0.5, color="white", linewidth=0.5, alpha=0.5)
+        row, col = np.unravel_index(np.argmax(heatmap), heatmap.shape)
+        axes.plot((col + 0.5) * sx - 0.5, (row + 0.5) * sy - 0.5, "o", color="black", markersize=4)
+        px, py = (float(v) for v in panel["point"])
+        axes.plot(gx, gy, "o", markerfacecolor="none", markeredgecolor="white", markersize=14, markeredgewidth=2)
+        axes.plot(px, py, "x", color=panel["colour"], markersize=12, markeredgewidth=3)
+        half_x, half_y = window_cells * sx / 2, window_cells * sy / 2
+        axes.set_xlim(gx - half_x, gx + half_x)
+        axes.set_ylim(gy + half_y, gy - half_y)
+        axes.set_title(f"{panel['label']}: error {np.hypot(px - gx, py - gy):.2f} px", fontsize=10)
+        axes.set_xlabel("input x (px)")
+        axes.set_ylabel("input y (px)")
+    if title:
+        figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    figure.savefig(os.fspath(path))
+    return path
+
+
 def _check_records(records, dataset_kind, skeleton, annotation_file):
     """Raises for records that lack what `dataset_kind` needs, naming the first."""
     for i, record in enumerate(records):
@@ -245,6 +316,11 @@ def _check_records(records, dataset_kind, skeleton, annotation_file):
         if dataset_kind == "h36m":
             if record.joints_cam_mm is None or record.camera is None:
                 raise ValueError(f"{where}: 'h36m' evaluation needs joints_cam_mm and camera (a 3D record).")
+            if not np.all(np.isfinite(record.joints_cam_mm)):
+                raise ValueError(
+                    f"{where}: joints_cam_mm has non-finite values (rows {np.flatnonzero(~np.isfinite(record.joints_cam_mm).all(1)).tolist()}); "
+                    "'h36m' evaluation compares every 3D joint."
+                )
             if record.dims != 3:
                 raise ValueError(
                     f"{where}: 'h36m' evaluation needs 3D keypoints (joints, 3), got {record.keypoints.shape}."
@@ -278,8 +354,12 @@ def _predict(model, records, skeleton, input_size, flip_test, batch_size, max_sh
         index.append(meta["index"].numpy())
         keypoints.append(crops_to_image(kp, crop_to_image=meta["crop_to_image"].numpy()))
         scores.append(sc)
-        for crop, crop_kp, crop_sc in zip(crops[: max_sheet_images - len(sheet)], kp, sc):
-            sheet.append(_sheet_tile(crop, crop_kp, crop_sc, skeleton))
+        for crop, crop_kp, crop_sc, i, to_image in zip(crops[: max_sheet_images - len(sheet)], kp, sc,
+                                                       meta["index"].numpy(), meta["crop_to_image"].numpy()):
+            gt, weights = _ground_truth([records[i]], skeleton)
+            gt_crop = transforms.apply_affine(transforms.invert_affine(to_image[None]), gt)[0]
+            tile_px = SHEET_LARGE_TILE_PX if len(sheet) < SHEET_LARGE else SHEET_TILE_PX
+            sheet.append(_sheet_tile(crop, crop_kp, crop_sc, gt_crop, weights[0, :, 0] > 0, skeleton, tile_px))
         step += 1
         progbar.update(step)
     if step < progbar.target:  # skipped images made fewer batches: close the bar
@@ -294,15 +374,35 @@ def _predict(model, records, skeleton, input_size, flip_test, batch_size, max_sh
     }
 
 
-def _sheet_tile(crop, keypoints, scores, skeleton):
-    """A crop with its predicted skeleton, enlarged to at least SHEET_TILE_PX so small inputs stay readable."""
-    factor = max(1, math.ceil(SHEET_TILE_PX / max(crop.shape[:2])))
+def _sheet_tile(crop, keypoints, scores, gt, labelled, skeleton, tile_px):
+    """A crop enlarged to at least `tile_px`: the predicted skeleton, and the ground truth thin over it.
+
+    The prediction is drawn by side colour, about a 90th of the tile wide
+    (at least 2 px); the labelled ground-truth joints and limbs 1 px wide in
+    `SHEET_GROUND_TRUTH_RGB`, so a miss shows as a white line off the colour.
+    """
+    factor = max(1, math.ceil(tile_px / max(crop.shape[:2])))
     image = np.clip(np.round(crop), 0, 255).astype(np.uint8)
     if factor > 1:
         image = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
-        keypoints = keypoints.copy()
-        keypoints[..., :2] = (keypoints[..., :2] + 0.5) * factor - 0.5  # pixel centres stay centres
-    return draw_skeleton(image, keypoints, scores, skeleton)
+
+    def enlarge(points):  # pixel centres stay centres
+        points = np.array(points[..., :2], np.float64)
+        return (points + 0.5) * factor - 0.5
+
+    thickness = max(2, round(max(image.shape[:2]) / 90))
+    drawn = draw_skeleton(image, enlarge(keypoints), scores, skeleton, thickness=thickness)
+    return draw_skeleton(drawn, enlarge(gt), labelled.astype(np.float64), skeleton, threshold=0.5,
+                         thickness=1, radius=1, colour=SHEET_GROUND_TRUTH_RGB)
+
+
+def _sheet(tiles):
+    """The contact sheet: a row of the first `SHEET_LARGE` tiles over rows of `SHEET_COLUMNS` smaller ones."""
+    parts = [contact_sheet(tiles[:SHEET_LARGE], ncols=SHEET_LARGE)]
+    if len(tiles) > SHEET_LARGE:
+        parts.append(contact_sheet(tiles[SHEET_LARGE:], ncols=SHEET_COLUMNS))
+    width = max(part.shape[1] for part in parts)
+    return np.concatenate([np.pad(part, ((0, 0), (0, width - part.shape[1]), (0, 0))) for part in parts])
 
 
 def _ground_truth(records, skeleton):
@@ -389,6 +489,12 @@ def _h36m_metrics(predictions, records, skeleton):
         gt_cam.append(metrics_lib.root_relative(gt, root))
         actions.append(record.meta.get("action", "all"))
     pred_cam, gt_cam = np.stack(pred_cam), np.stack(gt_cam)
+    broken = np.flatnonzero(~np.isfinite(pred_cam).all(axis=(1, 2)))
+    if len(broken):  # the alignments' SVD would fail on them ("SVD did not converge")
+        raise ValueError(
+            f"The model predicted non-finite keypoints for {len(broken)} of {len(records)} records (first: "
+            f"{records[broken[0]].image_path!r}); has its training diverged?"
+        )
     errors = metrics_lib.mpjpe(pred_cam, gt_cam)
     per_action = defaultdict(list)
     for action, error in zip(actions, errors):

@@ -72,8 +72,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-import keras_integral
 from keras_integral import skeletons
+from keras_integral.version import __version__
 from keras_integral.models.pose_model import INTEGRAL_METHODS
 
 FORMATS = ("saved_model", "tflite", "onnx")
@@ -157,6 +157,8 @@ def export(
     quantize = _check_choices(quantize, QUANTIZATIONS, "quantize") if "tflite" in formats else ()
     crops = _collect_crops(representative_data, model.input_size)
     out_dir = os.fspath(out_dir)
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise ValueError(f"out_dir {out_dir!r} is an existing file; export writes a directory (new or empty).")
     if os.path.isdir(out_dir) and os.listdir(out_dir):
         raise ValueError(f"out_dir {out_dir!r} is not empty; export into a new or empty directory.")
     os.makedirs(out_dir, exist_ok=True)
@@ -432,11 +434,8 @@ def _write_onnx(model, path):
     Freezing first: tf2onnx lists the constants a Keras model captures (its
     normalisation and pixel-mapping tensors) as extra graph inputs otherwise.
     """
-    try:
-        import onnx
-        import tf2onnx
-    except ImportError as error:
-        raise ImportError("ONNX export needs tf2onnx and onnx: pip install keras-integral[export]") from error
+    import onnx
+    import tf2onnx
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     serve, _ = _serving_functions(model)
@@ -444,8 +443,16 @@ def _write_onnx(model, path):
     function = tf.function(serve).get_concrete_function(spec)
     frozen = convert_variables_to_constants_v2(function)
     keys = sorted(function.structured_outputs)  # the flat outputs follow the sorted dict keys
+    graph_def = frozen.graph.as_graph_def()
+    # Keras runs grouped convolutions (keras-hub's depthwise convs) as XLA-compiled, no-inline
+    # calls on CPU; unmarked, tf2onnx's optimizer inlines them into plain (grouped) Conv2D nodes.
+    for node in graph_def.node:
+        node.attr.pop("_XlaMustCompile", None)
+    for function_def in graph_def.library.function:
+        function_def.attr.pop("_XlaMustCompile", None)
+        function_def.attr.pop("_noinline", None)
     proto, _ = tf2onnx.convert.from_graph_def(
-        frozen.graph.as_graph_def(),
+        graph_def,
         input_names=[frozen.inputs[0].name],
         output_names=[t.name for t in frozen.outputs],
         opset=ONNX_OPSET,
@@ -511,7 +518,7 @@ def _manifest(model, artifacts, crops, margin, out_dir):
                 files[rel] = {"sha256": _sha256(full), "bytes": os.path.getsize(full)}
     return {
         "manifest_version": 1,
-        "keras_integral_version": keras_integral.__version__,
+        "keras_integral_version": __version__,
         "model": {"name": model.name, "config": model.get_config()},
         "input": {
             "name": "images",
@@ -611,10 +618,8 @@ def _collect_crops(data, input_size):
 
 
 def _onnx_session(path):
-    try:
-        import onnxruntime
-    except ImportError as error:
-        raise ImportError("Running ONNX needs onnxruntime: pip install keras-integral[export]") from error
+    import onnxruntime
+
     return onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
 
 

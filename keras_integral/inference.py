@@ -257,13 +257,14 @@ def crops_to_image(keypoints, image_to_crop=None, crop_to_image=None):
     return np.concatenate([xy, keypoints[..., 2:]], axis=-1)
 
 
-def draw_skeleton(image, keypoints, scores, skeleton, threshold=0.2, thickness=None, radius=None):
+def draw_skeleton(image, keypoints, scores, skeleton, threshold=0.2, thickness=None, radius=None, colour=None):
     """Draws people's limbs (coloured by body side) and joints (dots) on a copy of an image.
 
     A joint is drawn where its score is above `threshold` and its `(x, y)`
     is finite; a limb where both its joints are drawn. Colours are
     `SIDE_COLOURS` (RGB): a limb or joint named `left_*` / `right_*`, or
-    neither (`centre`). Joints are drawn over the limbs.
+    neither (`centre`); `colour` draws everything in one colour instead (a
+    thin ground truth over the prediction, say). Joints are drawn over the limbs.
 
     Args:
         image: `(H, W, 3)` uint8 RGB image.
@@ -272,9 +273,10 @@ def draw_skeleton(image, keypoints, scores, skeleton, threshold=0.2, thickness=N
         scores: `(joints,)` / `(n, joints)` confidences, or `None` (draw all).
         skeleton: joint set (name or `Skeleton`) of `keypoints`.
         threshold: minimum score of a drawn joint.
-        thickness: limb width in pixels; default about 1/160 of the image's
-            shorter side, at least 1.
+        thickness: limb width in pixels; default about 1/120 of the image's
+            shorter side, at least 2 (visible on a small crop).
         radius: joint dot radius in pixels; default `thickness + 1`.
+        colour: None (by side), or one RGB triple for every limb and joint.
 
     Returns:
         `(H, W, 3)` uint8 RGB image with the skeletons drawn.
@@ -302,9 +304,13 @@ def draw_skeleton(image, keypoints, scores, skeleton, threshold=0.2, thickness=N
     if scores.shape != people.shape[:2]:
         raise ValueError(f"scores must have shape {people.shape[:2]} to match keypoints, got {np.shape(scores)}.")
     if thickness is None:
-        thickness = max(1, round(min(image.shape[:2]) / 160))
+        thickness = max(2, round(min(image.shape[:2]) / 120))
     if radius is None:
         radius = thickness + 1
+    if colour is not None:
+        if np.shape(colour) != (3,):
+            raise ValueError(f"colour must be one RGB triple, got {colour!r}.")
+        colour = tuple(int(c) for c in colour)
     canvas = np.ascontiguousarray(image.copy())
     shift = 4  # OpenCV's sub-pixel drawing: coordinates in 1/16 pixel
     for xy, score in zip(people[..., :2], scores):
@@ -313,12 +319,12 @@ def draw_skeleton(image, keypoints, scores, skeleton, threshold=0.2, thickness=N
         for limb in skeleton.limbs:
             a, b = limb
             if shown[a] and shown[b]:
-                colour = SIDE_COLOURS[skeleton.limb_side(limb)]
-                cv2.line(canvas, tuple(map(int, fixed[a])), tuple(map(int, fixed[b])), colour, thickness,
+                limb_colour = colour or SIDE_COLOURS[skeleton.limb_side(limb)]
+                cv2.line(canvas, tuple(map(int, fixed[a])), tuple(map(int, fixed[b])), limb_colour, thickness,
                          cv2.LINE_AA, shift)  # fmt: skip
         for j in np.flatnonzero(shown):
-            colour = SIDE_COLOURS[skeleton.limb_side((j,))]
-            cv2.circle(canvas, tuple(map(int, fixed[j])), radius << shift, colour, -1, cv2.LINE_AA, shift)
+            joint_colour = colour or SIDE_COLOURS[skeleton.limb_side((j,))]
+            cv2.circle(canvas, tuple(map(int, fixed[j])), radius << shift, joint_colour, -1, cv2.LINE_AA, shift)
     return canvas
 
 

@@ -81,6 +81,7 @@ class Recipe:
     depth_range_mm: float = 2000.0
     joint_loss: str = "l1"
     head_filters: int = 256
+    integral_scale: float = 1.0  # integral methods: logits times this before the softmax (1: Eq. 2)
     num_stages: int = 1  # > 1: the multi-stage model (MS-H1, MS-I1; Table 4)
     # Training.
     batch_size: int = 32  # global, split across replicas
@@ -88,13 +89,17 @@ class Recipe:
     steps_per_epoch: int | None = None  # default: one pass over the training records
     learning_rate: float = 1e-3
     lr_drops: tuple = ()  # epochs at which the learning rate is multiplied by 0.1
+    lr_schedule: str = "step"  # "step" (lr_drops) or "cosine" (warm-up, then a cosine; lr_drops unused)
     phase_switch_epoch: int | None = None  # I1-I3: heat-map loss before, joint loss from here
     seed: int = 0
     jit_compile: bool = False
-    mixed_precision: bool = False
+    # Mixed precision: "float16" (GPUs) or "bfloat16" (CPUs with AVX-512 BF16 / AMX, TPUs);
+    # variables, the integral and the losses stay float32.
+    mixed_precision: str | None = None
     sync_batchnorm: bool = True  # batch statistics over the global batch on several replicas
-    augmentation: bool = True
+    augmentation: str = "paper"  # a name in training.AUGMENTATIONS: "paper", "flip" or "none"
     # Evaluation.
+    validate: bool = True  # the validation records after every epoch (val_loss; best.keras monitors it)
     flip_test: bool = True
 
     @property
@@ -106,7 +111,7 @@ class Recipe:
             input_size=tuple(self.input_size),
             heatmap_size=tuple(self.heatmap_size) if self.heatmap_size else None,
             depth_bins=self.depth_bins, two_step=self.two_step, depth_range_mm=self.depth_range_mm,
-            joint_loss=self.joint_loss, head_filters=self.head_filters,
+            joint_loss=self.joint_loss, head_filters=self.head_filters, integral_scale=self.integral_scale,
             **({"num_stages": self.num_stages} if self.num_stages > 1 else {}),
         )
 
@@ -118,6 +123,9 @@ _CHOICES = {
     "skeleton": skeletons.SKELETON_NAMES,
     "joint_loss": ("l1", "l2"),
     "protocol": (1, 2, None),
+    "mixed_precision": ("float16", "bfloat16", None),
+    "augmentation": ("paper", "flip", "none"),
+    "lr_schedule": ("step", "cosine"),
 }
 
 

@@ -96,6 +96,14 @@ def load_split(recipe, data_dir, split):
     return records
 
 
+# The recipe's `augmentation`: keyword arguments of `transforms.sample_augmentation`.
+# "paper": scale, rotation, shift, flip and colour as the paper; "flip": only the
+# horizontal flip (for short schedules on many images, where the rest slows learning).
+_NO_AUGMENTATION = {"scale_factor": 0.0, "rotation_prob": 0.0, "shift_fraction": 0.0, "flip_prob": 0.0,
+                    "color_factor": 0.0}
+AUGMENTATIONS = {"paper": None, "flip": {**_NO_AUGMENTATION, "flip_prob": 0.5}, "none": _NO_AUGMENTATION}
+
+
 def training_stream(recipe, train_records, mix_records, start=0):
     """The infinite training dataset from `start`.
 
@@ -105,9 +113,7 @@ def training_stream(recipe, train_records, mix_records, start=0):
     """
     if isinstance(start, (list, tuple)) and not mix_records:
         start = start[0]
-    augmentation = None if recipe.augmentation else {
-        "scale_factor": 0.0, "rotation_prob": 0.0, "shift_fraction": 0.0, "flip_prob": 0.0, "color_factor": 0.0,
-    }
+    augmentation = AUGMENTATIONS[recipe.augmentation]
     dims = 3 if recipe.depth_bins else 2
     common = dict(skeleton=recipe.skeleton, input_size=tuple(recipe.input_size), batch_size=recipe.batch_size,
                   seed=recipe.seed, start_index=start, dims=dims, augmentation=augmentation)
@@ -299,7 +305,18 @@ def make_strategy():
 
 
 def learning_rate_schedule(recipe, steps_per_epoch):
-    """The recipe's learning rate, divided by 10 at each epoch of `lr_drops` (1e-3 -> 1e-4 -> 1e-5)."""
+    """The recipe's learning rate: divided by 10 at each epoch of `lr_drops` (1e-3 -> 1e-4 -> 1e-5), or cosine.
+
+    `lr_schedule: cosine` warms up linearly from a tenth of the rate over the
+    first 5 % of the steps, then follows a cosine to a hundredth (Loshchilov &
+    Hutter, SGDR, ICLR 2017, one cycle): for short runs.
+    """
+    if recipe.lr_schedule == "cosine":
+        total = recipe.epochs * steps_per_epoch
+        warmup = max(1, total // 20)
+        return keras.optimizers.schedules.CosineDecay(
+            recipe.learning_rate * 0.1, max(1, total - warmup), alpha=0.01,
+            warmup_target=recipe.learning_rate, warmup_steps=warmup)
     if not recipe.lr_drops:
         return recipe.learning_rate
     boundaries = [int(epoch * steps_per_epoch) for epoch in recipe.lr_drops]
@@ -368,7 +385,7 @@ def train(recipe, data_dir, out_dir, verbose=1, callbacks=(), resume=False, over
     tf.config.experimental.enable_op_determinism()  # exact resume needs deterministic kernels
     previous_policy = keras.mixed_precision.dtype_policy()
     if recipe.mixed_precision:
-        keras.mixed_precision.set_dtype_policy("mixed_float16")
+        keras.mixed_precision.set_dtype_policy(f"mixed_{recipe.mixed_precision}")
     chief = _is_chief()
     if not chief:  # workers write their (discarded) files apart from the chief's
         out_dir = os.path.join(out_dir, ".workers", str(json.loads(os.environ["TF_CONFIG"])["task"]["index"]))
@@ -387,7 +404,7 @@ def train(recipe, data_dir, out_dir, verbose=1, callbacks=(), resume=False, over
         if not train_records:
             raise ValueError(f"No training records in {recipe.train_annotations!r} under {data_dir!r}.")
         mix_records = load_split(recipe, data_dir, "mix") if recipe.mix_dataset else None
-        val_records = load_split(recipe, data_dir, "val")
+        val_records = load_split(recipe, data_dir, "val") if recipe.validate else []
         steps = recipe.steps_per_epoch or max(1, len(train_records) // recipe.batch_size)
         state = backup_state(backup_dir)
         initial_epoch = int(state["epoch"]) if state else 0
@@ -399,13 +416,15 @@ def train(recipe, data_dir, out_dir, verbose=1, callbacks=(), resume=False, over
         dataset = training_stream(recipe, train_records, mix_records, start)
         skipped = dataset.skipped_images
         _trim_log(os.path.join(out_dir, "log.csv"), initial_epoch)
-        validation, validation_steps = None, None
+        validation, validation_steps, validation_skipped = None, None, None
         if val_records:
             validation_steps = -(-len(val_records) // recipe.batch_size)
             validation = pipeline.make_dataset(
                 val_records, recipe.skeleton, tuple(recipe.input_size), training=False,
                 batch_size=recipe.batch_size, dims=3 if recipe.depth_bins else 2,
-            ).repeat()  # with validation_steps, Keras reads on across epochs: one pass per epoch
+            )
+            validation_skipped = validation.skipped_images
+            validation = validation.repeat()  # with validation_steps, Keras reads on across epochs: one pass per epoch
 
         model = build_model(recipe, strategy)
         with strategy.scope():
@@ -438,7 +457,7 @@ def train(recipe, data_dir, out_dir, verbose=1, callbacks=(), resume=False, over
             )
         except tf.errors.OpError:
             for stream, split in ((skipped, recipe.train_images),
-                                  (getattr(validation, "skipped_images", None), recipe.val_images)):
+                                  (validation_skipped, recipe.val_images or recipe.train_images)):
                 if stream is not None and stream.error:
                     raise ValueError(f"{split!r} under {data_dir!r}: {stream.error}") from None
             raise
@@ -505,3 +524,58 @@ def _trim_log(path, epochs):
     with open(temporary, "w", newline="") as f:
         csv.writer(f).writerows(kept)
     os.replace(temporary, path)
+
+
+def train_in_processes(runs, processes=None, threads=1, verbose=0):
+    """Trains several recipes at once, each in a fresh spawned process with `threads` CPU threads.
+
+    On a small CPU, two trainings side by side with one thread each finish
+    sooner than one after the other with two threads each: small convolutions
+    do not split well across cores (README, "The demo").
+
+    Args:
+        runs: list of `(recipe, data_dir, out_dir)`.
+        processes: trainings at a time; default: one per CPU core, at most
+            `len(runs)`.
+        threads: TensorFlow intra- and inter-op threads of each.
+        verbose: Keras progress setting of each.
+
+    Returns:
+        list of the seconds each training took, in the order of `runs`; each
+        run's model is in `out_dir/model.keras`.
+    """
+    import multiprocessing
+
+    runs = list(runs)
+    processes = processes or max(1, min(len(runs), os.cpu_count() or 1))
+    context = multiprocessing.get_context("spawn")  # a fresh TensorFlow in each, with its own thread pools
+    with context.Pool(processes, maxtasksperchild=1) as pool:
+        jobs = [pool.apply_async(_train_timed, (*run, threads, verbose)) for run in runs]
+        return [job.get() for job in jobs]
+
+
+def _train_timed(recipe, data_dir, out_dir, threads, verbose):
+    import time
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    start = time.perf_counter()
+    train(recipe, data_dir, out_dir, verbose=verbose)
+    return time.perf_counter() - start
+
+
+def float32_model(model):
+    """The same pose model with float32 layers (trained under mixed precision: float32 variables, bf16 maths).
+
+    Evaluation and export run in float32, so the integral's sub-cell
+    precision is not rounded to bfloat16's 8 bits.
+    """
+    previous = keras.mixed_precision.dtype_policy()
+    keras.mixed_precision.set_dtype_policy("float32")
+    try:
+        copy = type(model).from_config(model.get_config())
+    finally:
+        keras.mixed_precision.set_dtype_policy(previous)
+    copy.set_weights(model.get_weights())
+    copy.phase = getattr(model, "phase", 1)
+    return copy

@@ -1,14 +1,35 @@
-"""Shared test set-up: quiet TensorFlow, the shared samples folder, a seeded RNG."""
+"""Shared test set-up: quiet TensorFlow, deterministic ops and seeds, the shared samples folder, a seeded RNG.
+
+Every test starts from the same seeds (Python, NumPy, TensorFlow, Keras) whatever ran before it,
+and TensorFlow's ops are deterministic, so a test that trains a model for a few steps gets the
+same weights on every run with the same thread count.
+"""
 
 import os
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+tf.config.experimental.enable_op_determinism()
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "samples"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def seeded_module():
+    """The same seeds before each module's own fixtures (a module-scoped fixture may train a model)."""
+    keras.utils.set_random_seed(0)
+
+
+@pytest.fixture(autouse=True)
+def seeded(seeded_module):
+    """The same seeds for every test, so none depends on what ran before it."""
+    keras.utils.set_random_seed(0)
 
 
 @pytest.fixture

@@ -5,6 +5,9 @@ output-size formula, NumPy convolutions / max-pooling with symmetric padding
 (PyTorch semantics), and NumPy ImageNet normalisation.
 """
 
+import functools
+import hashlib
+
 import numpy as np
 import pytest
 
@@ -14,7 +17,10 @@ from keras_integral.models.backbones import BACKBONE_NAMES
 from keras_integral.models.backbones import HourglassBackbone
 from keras_integral.models.backbones import MobileNetV3Backbone
 from keras_integral.models.backbones import ResNetBackbone
+from keras_integral.models.backbones import backbone_stride
 from keras_integral.models.backbones import get_backbone
+from keras_integral.models.backbones.mobilenet import imagenet_weights_file
+from keras_integral.zoo.download import WeightsUnavailableError
 from tests.harness import run_model_saving_test
 from tests.harness import run_tflite
 
@@ -186,7 +192,7 @@ def test_resnet50_strided_convs_match_pytorch(resnet50):
 def test_resnet_config_and_keras_file_roundtrip(tmp_path):
     model = ResNetBackbone(depth=18, input_shape=(64, 64, 3), name="r18")
     config = model.get_config()
-    assert config == {"name": "r18", "trainable": True, "depth": 18, "input_shape": (64, 64, 3)}
+    assert config == {"name": "r18", "trainable": True, "depth": 18, "num_stages": 4, "input_shape": (64, 64, 3)}
     clone = ResNetBackbone.from_config(config)
     assert clone.get_config() == config
     assert trainable_params(clone) == trainable_params(model)
@@ -212,11 +218,29 @@ def test_resnet_weights_file(tmp_path):
 
 @pytest.mark.parametrize(
     "kwargs, arg",
-    [({"depth": 20}, "depth"), ({"input_shape": (64, 64, 1)}, "input_shape")],
+    [({"depth": 20}, "depth"), ({"input_shape": (64, 64, 1)}, "input_shape"), ({"num_stages": 5}, "num_stages")],
 )
 def test_resnet_rejects_bad_arguments(kwargs, arg):
     with pytest.raises(ValueError, match=arg):
         ResNetBackbone(**kwargs)
+
+
+@pytest.mark.parametrize("name, stride, channels", [("resnet18_stride8", 8, 128), ("resnet18_stride16", 16, 256),
+                                                     ("resnet50_stride8", 8, 512)])
+def test_resnet_cut_after_a_stage_is_the_full_resnets_first_layers(name, stride, channels):
+    cut = get_backbone(name, (64, 64, 3))
+    assert cut.name == name and backbone_stride(name) == stride
+    assert cut.output.shape == (None, 64 // stride, 64 // stride, channels)
+    full = get_backbone(name.split("_")[0], (64, 64, 3))
+    # The same layers under the same names, so the full ResNet's weights port by name.
+    full_weights = {w.path: w for w in full.weights}
+    assert len(cut.weights) < len(full.weights) and all(w.path in full_weights for w in cut.weights)
+    for w in cut.weights:
+        w.assign(full_weights[w.path])
+    features = keras.Model(full.inputs, full.pyramid_outputs[f"P{int(np.log2(stride))}"])
+    x = np.random.default_rng(5).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
+    np.testing.assert_allclose(cut.predict(x, verbose=0), features.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
+    assert backbone_stride("resnet18") == 32 and backbone_stride("hourglass2") == 4
 
 
 def tiny_hourglass(**kwargs):
@@ -291,6 +315,61 @@ def test_mobilenet_converts_to_tflite_with_builtin_ops_only(tmp_path):
     assert not [op for op in ops if op.startswith("Flex") or op == "CUSTOM"], ops
     want = model.predict(x, verbose=0)
     np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-3 * np.abs(want).max())
+
+
+@pytest.fixture
+def keras_cache(tmp_path, monkeypatch):
+    """Keras's own download and cache (`get_file`) for the MobileNetV3 weights, in a temporary folder."""
+    from keras.src.applications import mobilenet_v3
+
+    monkeypatch.setattr(mobilenet_v3.file_utils, "get_file",
+                        functools.partial(keras.utils.get_file, cache_dir=str(tmp_path)))
+    return mobilenet_v3, tmp_path / "models"
+
+
+def test_mobilenet_imagenet_weights_are_keras_applications_with_their_scaling(keras_cache, monkeypatch):
+    mobilenet_v3, folder = keras_cache
+    # Stand-in for Keras's weights file: an Applications model with random weights and BN
+    # statistics, written as Keras writes them (legacy .h5 by layer order), hash entered in
+    # Keras's table so its get_file accepts the cached copy.
+    from keras.src.legacy.saving import legacy_h5_format
+    import h5py
+
+    reference = keras.applications.MobileNetV3Small(input_shape=(64, 64, 3), include_top=False, weights=None,
+                                                    include_preprocessing=False)
+    rng = np.random.default_rng(0)
+    for layer in reference.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            n = layer.gamma.shape[0]
+            layer.set_weights([rng.uniform(0.5, 1.5, n), rng.normal(0, 0.1, n), rng.normal(0, 0.2, n),
+                               rng.uniform(0.5, 2.0, n)])
+    url, _ = imagenet_weights_file("small")
+    path = folder / url.rsplit("/", 1)[1]
+    folder.mkdir(parents=True)
+    with h5py.File(path, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, reference)
+    top_hash, _ = mobilenet_v3.WEIGHTS_HASHES["small_224_1.0_float"]
+    monkeypatch.setitem(mobilenet_v3.WEIGHTS_HASHES, "small_224_1.0_float",
+                        (top_hash, hashlib.sha256(path.read_bytes()).hexdigest()))
+    monkeypatch.setattr(mobilenet_v3, "BASE_WEIGHT_PATH", "https://127.0.0.1:9/")  # no download
+
+    ours = MobileNetV3Backbone("small", input_shape=(64, 64, 3), weights="imagenet")
+    x = rng.uniform(0, 255, size=(2, 64, 64, 3)).astype("float32")
+    # The weights expect [-1, 1]; ours takes [0, 255] and scales inside.
+    want = reference.predict(x / 127.5 - 1.0, verbose=0)
+    np.testing.assert_allclose(ours.predict(x, verbose=0), want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+    assert ours.get_config().get("weights") is None
+
+
+def test_mobilenet_imagenet_offline_names_the_url_and_the_cache_path(keras_cache, monkeypatch):
+    mobilenet_v3, _ = keras_cache
+    monkeypatch.setattr(mobilenet_v3, "BASE_WEIGHT_PATH", "https://127.0.0.1:9/")  # refuses at once
+    with pytest.raises(WeightsUnavailableError) as info:
+        MobileNetV3Backbone("large", input_shape=(64, 64, 3), weights="imagenet")
+    url, path = imagenet_weights_file("large")
+    assert url.startswith("https://127.0.0.1:9/") and url in str(info.value)
+    assert path.endswith("models/weights_mobilenet_v3_large_224_1.0_float_no_top_v2.h5")
+    assert path in str(info.value)
 
 
 def test_get_backbone_names():

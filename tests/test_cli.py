@@ -58,3 +58,96 @@ def test_console_script_is_installed():
     result = subprocess.run([os.path.join(os.path.dirname(sys.executable), "keras-integral"), "--help"],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "demo" in result.stdout
+
+
+@pytest.fixture(scope="module")
+def model_and_image(tmp_path_factory):
+    import cv2
+    import numpy as np
+
+    from keras_integral.models import IntegralPoseModel
+
+    folder = tmp_path_factory.mktemp("cli")
+    model = IntegralPoseModel(backbone="resnet18", method="I1", skeleton="coco", input_size=(64, 64))
+    model.save(folder / "model.keras")
+    image = np.random.default_rng(0).integers(0, 256, (80, 60, 3), dtype=np.uint8)
+    cv2.imwrite(str(folder / "photo.png"), image)
+    return folder / "model.keras", folder / "photo.png"
+
+
+def run_cli(argv, capsys):
+    code = cli.main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_one_line_error(code, err, *words):
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    for word in words:
+        assert word in err, err
+
+
+def test_predict_with_no_boxes_draws_nothing(model_and_image, tmp_path, capsys):
+    import cv2
+
+    model, image = model_and_image
+    (tmp_path / "boxes.json").write_text("[]")  # what a detector that found nobody writes
+    code, out, _ = run_cli(["predict", model, image, "--boxes", tmp_path / "boxes.json",
+                            "--out", tmp_path / "drawn.png"], capsys)
+    assert code == 0 and "0 people" in out
+    assert (cv2.imread(str(tmp_path / "drawn.png")) == cv2.imread(str(image))).all()
+    assert json.loads((tmp_path / "drawn.json").read_text())["people"] == []
+
+
+@pytest.mark.parametrize("boxes, words", [
+    ([{"image_id": 1, "score": 0.9}], ["entry 0", "without 'bbox'"]),
+    ([[1, 2, 3, 4], [1, 2, 3]], ["entry 1", "[x, y, w, h]"]),
+    ({"bbox": [1, 2, 3, 4]}, ["expected a JSON list"]),
+])
+def test_predict_refuses_malformed_boxes_in_one_line(model_and_image, tmp_path, capsys, boxes, words):
+    model, image = model_and_image
+    (tmp_path / "boxes.json").write_text(json.dumps(boxes))
+    code, _, err = run_cli(["predict", model, image, "--boxes", tmp_path / "boxes.json",
+                            "--out", tmp_path / "drawn.png"], capsys)
+    assert_one_line_error(code, err, "boxes.json", *words)
+    assert not (tmp_path / "drawn.png").exists() and not (tmp_path / "drawn.json").exists()
+
+
+def test_predict_refuses_an_unwritable_extension_before_the_work(tmp_path, capsys):
+    # The model does not even exist: the output is checked first.
+    code, _, err = run_cli(["predict", tmp_path / "absent.keras", tmp_path / "absent.png",
+                            "--out", tmp_path / "drawn.xyz"], capsys)
+    assert_one_line_error(code, err, "drawn.xyz", "cannot write")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_keras_file_without_its_config_is_named(model_and_image, tmp_path, capsys):
+    import zipfile
+
+    model, image = model_and_image
+    broken = tmp_path / "broken.keras"
+    with zipfile.ZipFile(model) as source, zipfile.ZipFile(broken, "w") as target:
+        for name in source.namelist():
+            if name != "config.json":
+                target.writestr(name, source.read(name))
+    code, _, err = run_cli(["predict", broken, image, "--out", tmp_path / "drawn.png"], capsys)
+    assert_one_line_error(code, err, "broken.keras", "has no config.json")
+    (tmp_path / "text.keras").write_text("not a zip")
+    code, _, err = run_cli(["predict", tmp_path / "text.keras", image, "--out", tmp_path / "drawn.png"], capsys)
+    assert_one_line_error(code, err, "text.keras", "not a .keras file")
+    assert not (tmp_path / "drawn.png").exists()
+
+
+def test_export_refuses_an_existing_file_or_a_full_folder_as_out(tmp_path, capsys):
+    existing = tmp_path / "exported"
+    existing.write_text("keep me")
+    argv = ["export", tmp_path / "absent.keras", "--recipe", tmp_path / "absent.yaml", "--data-dir", tmp_path,
+            "--out", existing]
+    code, _, err = run_cli(argv, capsys)
+    assert_one_line_error(code, err, "exported", "existing file")
+    assert existing.read_text() == "keep me"
+    existing.unlink()
+    existing.mkdir()
+    (existing / "other.txt").write_text("keep me")
+    code, _, err = run_cli(argv, capsys)
+    assert_one_line_error(code, err, "exported", "not empty")

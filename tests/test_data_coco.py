@@ -4,6 +4,7 @@ import contextlib
 import io
 import json
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -153,3 +154,39 @@ def test_malformed_detections_name_the_detection(tmp_path):
     for detections, message in cases:
         with pytest.raises(ValueError, match=r"det\.json.*" + message):
             coco.load_records(ANNOTATIONS, COCO_DIR, _write(tmp_path, detections, "det.json"))
+
+
+def test_a_box_outside_its_image_is_skipped_and_counted(tmp_path):
+    data = _raw()  # image 785 is 640 x 425
+    annotation = next(a for a in data["annotations"] if a["id"] == 442619)
+    annotation["bbox"] = [700.0, 44.73, 218.7, 346.68]
+    with pytest.warns(UserWarning, match=r"broken\.json.*skipped 1 of 4 annotations.*"
+                                         r"1 box entirely outside its image \(442619\)"):
+        records = coco.load_records(_write(tmp_path, data), COCO_DIR)
+    assert sorted(r.meta["annotation_id"] for r in records) == [198196, 230195]
+    annotation["bbox"] = [600.0, -300.0, 218.7, 346.68]  # partly inside: kept, without a word
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(coco.load_records(_write(tmp_path, data), COCO_DIR)) == 3
+    detections = [
+        {"image_id": 785, "category_id": 1, "bbox": [1, 2, 3, 4], "score": 0.9},
+        {"image_id": 785, "category_id": 1, "bbox": [10, 430, 30, 40], "score": 0.9},  # below the image
+    ]
+    with pytest.warns(UserWarning, match=r"det\.json.*skipped 1 of 2 detections.*outside its image \(1\)"):
+        records = coco.load_records(ANNOTATIONS, COCO_DIR, _write(tmp_path, detections, "det.json"))
+    assert [r.box.tolist() for r in records] == [[1, 2, 3, 4]]
+
+
+def test_a_json_in_another_encoding(tmp_path):
+    data = _raw()
+    data["images"][0]["file_name"] = "café.jpg"
+    text = json.dumps(data, ensure_ascii=False)
+    latin = tmp_path / "latin1.json"
+    latin.write_bytes(text.encode("latin-1"))
+    with pytest.raises(ValueError, match=r"latin1\.json.* is not UTF-8 .*byte 0xe9 at offset \d+.*save it as UTF-8"):
+        coco.load_records(latin, COCO_DIR)
+    # UTF-16 and a UTF-8 BOM are JSON too (RFC 8259 section 8.1 allows reading them).
+    for name, encoded in (("utf16.json", text.encode("utf-16")), ("bom.json", text.encode("utf-8-sig"))):
+        (tmp_path / name).write_bytes(encoded)
+        records = coco.load_records(tmp_path / name, COCO_DIR)
+        assert records[0].image_path == os.path.join(COCO_DIR, "café.jpg")

@@ -178,3 +178,27 @@ def test_bad_arguments_and_missing_files(tmp_path):
         h36m.load_records(tmp_path / "junk.npz", H36M_DIR, CAMERAS_JSON)
     records = h36m.load_records(NPZ, tmp_path, CAMERAS_JSON)  # images need not exist
     assert records[0].image_path.startswith(str(tmp_path))
+
+
+def test_a_truncated_npz_names_the_file(tmp_path):
+    whole = _write_npz(tmp_path, _sample(), "whole.npz").read_bytes()
+    for name, data in (("truncated.npz", whole[: len(whole) // 2]),  # no central directory
+                       ("flipped.npz", whole[:200] + bytes(b ^ 0xFF for b in whole[200:264]) + whole[264:])):
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(ValueError, match=name.replace(".", r"\.") + r".*could not be read as an \.npz"):
+            h36m.load_records(tmp_path / name, H36M_DIR, CAMERAS_JSON)
+
+
+def test_frames_with_non_finite_values_are_skipped_and_counted(tmp_path):
+    sample = _sample()
+    sample["S"][1, 4, 0] = np.nan  # 3D joint 4 of frame 1
+    with pytest.warns(UserWarning, match=r"frames\.npz.*skipped 1 of 2 frames \(rows\): "
+                                         r"1 non-finite 3D joints \(S\) \(1\)"):
+        records = h36m.load_records(_write_npz(tmp_path, sample), H36M_DIR, CAMERAS_JSON)
+    assert [r.image_id for r in records] == [0]
+    sample = _sample()
+    sample["part"][0, 3] = [np.nan, np.nan, 0.0]  # an unlabelled 2D joint may be anything
+    sample["center"][1, 0] = np.inf
+    with pytest.warns(UserWarning, match=r"skipped 1 of 2 .*1 box not finite and > 0 \(center, scale\) \(1\)"):
+        records = h36m.load_records(_write_npz(tmp_path, sample), H36M_DIR, CAMERAS_JSON)
+    assert [r.image_id for r in records] == [0] and records[0].weights[3, 0] == 0

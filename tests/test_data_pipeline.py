@@ -264,6 +264,24 @@ def test_missing_corrupt_and_truncated_images_are_skipped_and_counted(tmp_path, 
     assert capsys.readouterr().out == ""
 
 
+def test_an_image_of_another_size_than_its_annotation_file_says_is_skipped_with_a_warning(tmp_path):
+    records = _random_records(tmp_path, 3, size=(40, 40), skeleton="coco", dims=2, suffix=".jpg")
+    for r in records:  # what coco.load_records reads from the json's images
+        r.meta.update(image_width=40, image_height=40)
+    _write(records[1].image_path, np.zeros((20, 40, 3), np.uint8))  # half the declared height
+    records[2].meta.update(image_width=None)  # no usable size given: not checked
+    for name in ("png", "jpg"):  # decode_image and the JPEG window read the size differently
+        if name == "png":
+            _write(tmp_path / "small.png", np.zeros((40, 30, 3), np.uint8))
+            records[1].image_path = str(tmp_path / "small.png")
+        with pytest.warns(UserWarning, match=r"Image '.*" + records[1].image_path.split("/")[-1] +
+                          r"' is (40x20|30x40) px but its annotation file says 40x40: skipped"):
+            ds = pipeline.make_dataset(records, "coco", (16, 16), training=False, batch_size=3, with_meta=True)
+            indices = [int(i) for batch in ds for i in batch[2]["index"]]
+        assert indices == [0, 2]
+        assert ds.skipped_images.paths == [records[1].image_path]
+
+
 def test_streams_run_each_op_on_one_thread_and_keep_their_skip_counter(tmp_path):
     records = _random_records(tmp_path, 2)
     for ds in (pipeline.make_dataset(records, "h36m", (16, 16), training=False, batch_size=2),

@@ -12,7 +12,9 @@ import pytest
 from keras_integral import skeletons
 from keras_integral.data import coco, h36m, mpii, pipeline, synthetic
 from keras_integral.data.records import PoseRecord
-from keras_integral.evaluate import SHEET_TILE_PX, evaluate, plot_pck_curves
+from keras_integral.evaluate import SHEET_COLUMNS, SHEET_LARGE, SHEET_LARGE_TILE_PX, SHEET_TILE_PX
+from keras_integral.evaluate import evaluate, plot_heatmap_decoding, plot_pck_curves
+from keras_integral.inference import SIDE_COLOURS
 from tests.test_inference import LookupOracle, crop_window, to_crop
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "samples"
@@ -167,15 +169,50 @@ def test_files_are_written_and_unreadable_images_are_counted(synth, tmp_path):
     assert len(results) == len(records) and len(results[0]["keypoints"]) == 51
 
     sheet = cv2.imread(str(out / "contact_sheet.png"))
-    tile = [SIZE[0] * math.ceil(SHEET_TILE_PX / max(SIZE)), SIZE[1] * math.ceil(SHEET_TILE_PX / max(SIZE))]
-    assert sheet.shape == (2 * tile[0], 4 * tile[1], 3)  # 5 enlarged crops, 4 per row
-    assert not sheet[tile[0]:, tile[1]:].any()  # the three empty cells
-    # The skeleton is drawn: pixels of the side colours (BGR on disk) appear on the first crop.
-    first = sheet[: tile[0], : tile[1]].reshape(-1, 3).tolist()
-    assert [0, 140, 255] in first and [255, 140, 0] in first
+    large, small = (math.ceil(px / max(SIZE)) * SIZE[0] for px in (SHEET_LARGE_TILE_PX, SHEET_TILE_PX))
+    # 5 enlarged crops: SHEET_LARGE large ones in a row, then the rest small, SHEET_COLUMNS to a row.
+    assert sheet.shape == (large + small, max(SHEET_LARGE * large, SHEET_COLUMNS * small), 3)
+    assert not sheet[large:, (5 - SHEET_LARGE) * small:].any()  # the empty cells of the small row
+    # The skeleton is drawn: pixels of the side colours (BGR on disk) and the white ground truth.
+    first = sheet[:large, :large].reshape(-1, 3).tolist()
+    assert [0, 140, 255] in first and [255, 140, 0] in first and [255, 255, 255] in first
 
     curve = cv2.imread(str(out / "pck_curve.png"))
     assert curve is not None and curve.shape == (400, 500, 3)
+
+
+def test_contact_sheet_draws_the_prediction_thick_and_the_ground_truth_thin_beside_it(synth, tmp_path):
+    records, _ = coco_records(synth)
+    records = records[:1]
+    shift_px = 6.0  # crop pixels, to the right
+    oracle = oracle_for(records, "coco", offset=np.array([shift_px, 0.0]))
+    evaluate(oracle, records, "coco", out_dir=tmp_path, flip_test=False, annotation_file=synth["coco_train"],
+             verbose=0)  # fmt: skip
+    tile = cv2.imread(str(tmp_path / "contact_sheet.png"))[..., ::-1]  # one large tile, RGB
+    factor = tile.shape[0] // SIZE[0]
+    crop = cv2.resize(np.clip(np.round(oracle.crops[0]), 0, 255).astype(np.uint8), None, fx=factor, fy=factor,
+                      interpolation=cv2.INTER_CUBIC).astype(int)  # the tile before drawing
+    skeleton = skeletons.get("coco")
+    gt = to_crop(records[0].keypoints, records[0].box, SIZE)
+    labelled = records[0].weights[:, 0] > 0
+    checked = 0
+    for a, b in skeleton.limbs:
+        if not (labelled[a] and labelled[b]) or np.linalg.norm(gt[a] - gt[b]) * factor < 24:
+            continue
+        side = skeleton.limb_side((a, b))
+        middle = ((gt[a] + gt[b]) / 2 + 0.5) * factor - 0.5
+        x, y = np.round(middle).astype(int)
+        # The ground truth: a thin (anti-aliased) white line through the limb's middle ...
+        whiter = (tile[y - 1:y + 2, x - 1:x + 2].astype(int) - crop[y - 1:y + 2, x - 1:x + 2]).sum(axis=-1)
+        assert whiter.max() > 90, (a, b, whiter)
+        # ... and the prediction in its side colour, shifted right, at least 2 px wide across the limb.
+        px = int(round(middle[0] + shift_px * factor))
+        column = tile[y - 4:y + 5, px - 1:px + 2].reshape(-1, 3).tolist()
+        row = tile[y - 1:y + 2, px - 4:px + 5].reshape(-1, 3).tolist()
+        colour = list(SIDE_COLOURS[side])
+        assert column.count(colour) >= 2 * 3 or row.count(colour) >= 2 * 3, (a, b, side)
+        checked += 1
+    assert checked >= 3
 
 
 def test_plot_pck_curves_draws_each_method(tmp_path):
@@ -207,3 +244,34 @@ def test_bad_input_is_named(synth):
         evaluate(coco_model, coco_records(synth)[0], "coco", verbose=0)
     with pytest.raises(ValueError, match="needs joints_cam_mm and camera"):
         evaluate(h36m_model, records, "h36m", verbose=0)
+
+
+def test_plot_heatmap_decoding_draws_each_panel(tmp_path):
+    crop = np.full((64, 64, 3), 128.0)
+    heatmap = np.zeros((16, 16))
+    heatmap[8, 5] = 1.0  # the cell centred on input pixel (21.5, 33.5)
+    panels = [{"label": "H1", "heatmap": heatmap, "point": (22.5, 33.5), "colour": "#ff0000"},
+              {"label": "I1", "heatmap": heatmap, "point": (21.0, 34.0), "colour": "#0000ff"}]
+    path = plot_heatmap_decoding(crop, (21.8, 33.9), panels, tmp_path / "q.png", title="one joint")
+    rgb = cv2.imread(str(path))[..., ::-1].reshape(-1, 3).astype(int)
+    assert len(rgb) == 840 * 440  # two panels
+    for colour in ((255, 0, 0), (0, 0, 255)):
+        assert (np.abs(rgb - colour).sum(axis=1) < 30).sum() > 20, colour  # each method's cross
+    with pytest.raises(ValueError, match="heatmap"):
+        plot_heatmap_decoding(crop, (1, 1), [{**panels[0], "heatmap": np.zeros(4)}], tmp_path / "bad.png")
+    with pytest.raises(ValueError, match="panels"):
+        plot_heatmap_decoding(crop, (1, 1), [], tmp_path / "bad.png")
+
+
+def test_non_finite_3d_joints_and_predictions_are_named(synth):
+    records = h36m_records(synth)
+    oracle = oracle_for(records, "h36m", dims=3)
+    broken = list(records)
+    broken[2] = PoseRecord(records[2].image_path, records[2].box, records[2].keypoints, records[2].weights, "h36m",
+                           joints_cam_mm=np.where(np.arange(17)[:, None] == 5, np.nan, records[2].joints_cam_mm),
+                           camera=records[2].camera)  # fmt: skip
+    with pytest.raises(ValueError, match=r"records\[2\] .*joints_cam_mm has non-finite values \(rows \[5\]\)"):
+        evaluate(oracle, broken, "h36m", verbose=0)
+    oracle.keypoints[1, 7] = np.nan  # a diverged model
+    with pytest.raises(ValueError, match=r"non-finite keypoints for 1 of 10 records .*diverged"):
+        evaluate(oracle, records, "h36m", flip_test=False, verbose=0)

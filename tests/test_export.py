@@ -188,8 +188,8 @@ def test_naive_full_int8_breaks_the_soft_argmax_and_ours_does_not(trained, expor
 
 
 def test_arg_max_methods_keep_the_heat_map_convolution_in_float(coco_records, tmp_path, monkeypatch):
-    # H3's sigmoid maps are flattest: with an int8 heat-map convolution the arg-max of a briefly
-    # trained model jumps cells (about 2 px mean at 64x64); with it in float it stays on target.
+    # An arg-max reads the heat-map convolution's output cell by cell; in int8 that tensor has one
+    # scale for all joints, so its 256 levels can tie a map's peak with its neighbours.
     model = train_tiny("H3", coco_records)
     crops = export_lib.representative_crops(coco_records, model)
     kwargs = dict(formats=("tflite",), quantize=("int8",), representative_data=crops, allow_parity_loss=True)
@@ -199,10 +199,29 @@ def test_arg_max_methods_keep_the_heat_map_convolution_in_float(coco_records, tm
     dtypes = {t["index"]: t["dtype"] for t in interpreter.get_tensor_details()}
     conv_outputs = [dtypes[op["outputs"][0]] for op in interpreter._get_ops_details() if op["op_name"] == "CONV_2D"]
     assert conv_outputs[-1] == np.float32 and set(conv_outputs[:-1]) == {np.int8}
-    # The same export with an int8 last layer, as integral methods get it, misses the target.
+    # The tie, built explicitly rather than hoped for from training: joint 0's channel gets a bias
+    # 1000x the maps' whole range (a constant offset, so no arg-max moves in float). The tensor's
+    # int8 step then exceeds every other joint's range: in int8 their maps go flat, in float not.
+    heatmaps = keras.Model(model.input, model.get_layer("head").output).predict(crops, verbose=0)
+    final_conv = model.get_layer("head").final_conv
+    kernel, bias = final_conv.get_weights()
+    bias[0] += 1000.0 * float(heatmaps.max() - heatmaps.min())
+    final_conv.set_weights([kernel, bias])
+    float_head = export_lib.export(model, tmp_path / "float_head", **kwargs)["artifacts"]["tflite_int8"]["parity"]
+    assert float_head["within_target"] and float_head["mean_px"] <= TARGET["int8"][1]
+    # The same export with an int8 last layer, as integral methods get it, misses by whole cells.
     monkeypatch.setattr(export_lib, "INTEGRAL_METHODS", ("H3",))
     int8_head = export_lib.export(model, tmp_path / "int8_head", **kwargs)["artifacts"]["tflite_int8"]["parity"]
-    assert int8_head["mean_px"] > 2 * TARGET["int8"][1] and not int8_head["within_target"]
+    assert int8_head["mean_px"] > 4 * TARGET["int8"][1] and not int8_head["within_target"]
+
+
+def test_brief_training_is_bit_reproducible(trained, coco_records):
+    # The parity checks here rest on one briefly trained model: with the suite's seeds and
+    # deterministic ops (conftest.py) training it again gives the same weights to the bit.
+    model, _ = trained
+    again = train_tiny("I*", coco_records)
+    for a, b in zip(model.weights, again.weights, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=a.path)
 
 
 def test_saved_model_and_onnx_take_any_batch(trained, exported):
@@ -264,5 +283,8 @@ def test_non_empty_out_dir_and_non_pose_model_are_refused(trained, tmp_path):
     (tmp_path / "old.txt").write_text("x")
     with pytest.raises(ValueError, match="not empty"):
         export_lib.export(model, tmp_path, representative_data=crops)
+    with pytest.raises(ValueError, match="old.txt' is an existing file"):  # was FileExistsError from makedirs
+        export_lib.export(model, tmp_path / "old.txt", representative_data=crops)
+    assert (tmp_path / "old.txt").read_text() == "x"
     with pytest.raises(TypeError, match="IntegralPoseModel"):
         export_lib.export(keras.Sequential([keras.layers.Dense(1)]), tmp_path / "new", representative_data=crops)

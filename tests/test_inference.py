@@ -218,6 +218,36 @@ def test_draw_skeleton_colours_limbs_and_joints_by_side():
     assert several[100, 85].tolist() == list(SIDE_COLOURS["left"])  # the second person's left ankle
 
 
+@pytest.mark.parametrize("thickness", [None, 2, 5])
+def test_drawn_limbs_cover_the_segment_at_the_width_asked(thickness):
+    skeleton = skeletons.get("coco")
+    keypoints = np.full((17, 2), np.nan)
+    left_knee, left_ankle = skeleton.joint_names.index("left_knee"), skeleton.joint_names.index("left_ankle")
+    keypoints[left_knee], keypoints[left_ankle] = [10.0, 32.0], [54.0, 32.0]  # a horizontal limb along row 32
+    drawn = draw_skeleton(np.zeros((64, 64, 3), np.uint8), keypoints, None, skeleton, thickness=thickness)
+    width = 2 if thickness is None else thickness  # the default on a 64-px image: 2, never a hairline
+    colour = np.all(drawn == SIDE_COLOURS["left"], axis=-1)
+    for x in range(20, 45):  # away from the joints' dots
+        rows = np.flatnonzero(colour[:, x])
+        # Full-colour pixels cover the segment across at least `width` rows (OpenCV draws t + 1) ...
+        assert len(rows) >= width and rows.min() <= 32 <= rows.max(), (x, rows)
+        # ... and nothing is drawn farther from it than that and an anti-aliased rim.
+        painted = np.flatnonzero(drawn[:, x].any(axis=-1))
+        assert np.abs(painted - 32).max() <= (width + 1) / 2 + 1.5, (x, painted)
+    reach = (width + 1) + 2  # the joints' dots (radius thickness + 1) and a rim
+    assert not drawn[:, : 10 - reach].any() and not drawn[:, 54 + reach + 1 :].any()  # nothing beyond the ends
+
+
+def test_draw_skeleton_in_one_colour():
+    keypoints = np.array([[10 + 2 * j, 20.0] for j in range(17)])
+    drawn = draw_skeleton(np.zeros((40, 48, 3), np.uint8), keypoints, None, "coco", thickness=1, radius=1,
+                          colour=(255, 255, 255))
+    values = {tuple(v) for v in drawn.reshape(-1, 3).tolist()}
+    assert (255, 255, 255) in values and all(len(set(v)) == 1 for v in values)  # greys only: no side colour
+    with pytest.raises(ValueError, match="colour"):
+        draw_skeleton(np.zeros((40, 48, 3), np.uint8), keypoints, None, "coco", colour=(255, 0))
+
+
 def test_contact_sheet_tiles_row_by_row():
     colours = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255)]
     sizes = [(10, 20), (12, 16), (10, 20), (8, 8), (10, 20)]

@@ -41,12 +41,13 @@ def test_every_method_trains_and_round_trips(config, rng, tmp_path):
     assert loaded.get_config() == model.get_config()
 
 
-@pytest.mark.parametrize("backbone", ["resnet34", "mobilenetv3_small", "hourglass2"])
+@pytest.mark.parametrize("backbone", ["resnet34", "resnet18_stride8", "mobilenetv3_small", "hourglass2"])
 def test_other_backbones_train_and_round_trip(backbone, rng, tmp_path):
     kwargs = dict(method="I1", skeleton="mpii", input_size=SIZE)
     if backbone.startswith("hourglass"):
         kwargs["heatmap_size"] = (16, 16)
     model = IntegralPoseModel(backbone=backbone, **kwargs)
+    assert model.heatmap_size == (SIZE[0] // 4, SIZE[1] // 4)  # the default: stride 4, whatever the backbone's
     if backbone.startswith("hourglass"):  # every stack is supervised
         assert {"stage0_heatmaps", "stage0_keypoints", "heatmaps"} <= set(model.output)
     images = fit_loss_goes_down(model, rng, steps=8)
@@ -117,6 +118,20 @@ def test_jit_compile_and_mixed_float16(rng):
     assert np.all(np.isfinite(history))
 
 
+def test_mixed_bfloat16_trains_with_float32_outputs(rng):
+    keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = IntegralPoseModel(backbone="resnet18_stride8", method="I1", skeleton="coco", input_size=SIZE,
+                                  heatmap_size=(16, 16), head_filters=32)
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+    assert model.output["keypoints"].dtype == "float32" and model.output["heatmaps"].dtype == "bfloat16"
+    model.compile()
+    images, y = pose_batch(model, rng)
+    history = model.fit(images, y, epochs=2, batch_size=4, verbose=0).history["loss"]
+    assert np.all(np.isfinite(history))
+
+
 def test_converts_to_tflite_with_builtin_ops_only(rng, tmp_path):
     model = IntegralPoseModel(backbone="resnet18", method="H1", skeleton="coco", input_size=SIZE)
     images = rng.uniform(0, 255, size=(1, *SIZE, 3)).astype("float32")
@@ -134,7 +149,25 @@ def test_converts_to_tflite_with_builtin_ops_only(rng, tmp_path):
     np.testing.assert_allclose(keypoints, expected["keypoints"], atol=1e-3)
 
 
+@pytest.mark.parametrize("method, scale", [("I1", 1.0), ("I1", 10.0), ("H1", 10.0)])
+def test_integral_scale_multiplies_the_logits_of_the_integral_only(method, scale, rng):
+    model = IntegralPoseModel(backbone="resnet18_stride8", method=method, skeleton="coco", input_size=SIZE,
+                              heatmap_size=(16, 16), head_filters=16, integral_scale=scale)
+    out = model(rng.uniform(0, 255, (2, *SIZE, 3)).astype("float32"), training=False)
+    maps = np.asarray(out["heatmaps"], np.float64)  # what the heat-map losses see: the head's own output
+    if method == "H1":  # arg-max decoding ignores the scale: the model is the unscaled one's
+        assert not any("integral_scale" in layer.name for layer in model.layers)
+        return
+    logits = scale * maps.reshape(2, 256, 17)
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    rows, cols = np.divmod(np.arange(256), 16)
+    cells = np.stack([(p * cols[None, :, None]).sum(1), (p * rows[None, :, None]).sum(1)], axis=-1)
+    np.testing.assert_allclose(np.asarray(out["keypoints"]), (cells + 0.5) * 4 - 0.5, atol=2e-3)
+
+
 @pytest.mark.parametrize("kwargs,message", [
+    (dict(integral_scale=0.0), "integral_scale"),
     (dict(method="I4"), "expected one of"),
     (dict(backbone="vgg16"), "resnet18"),
     (dict(method="H3", skeleton="h36m", depth_bins=8), "3D method"),

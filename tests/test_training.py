@@ -17,9 +17,10 @@ from keras_integral.training import backup_epoch, latest_backup, train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# The demo's synthetic-data recipe, shrunk: 4 epochs of 2 steps of 4 crops.
+# The demo's synthetic-data recipe, shrunk: 4 epochs of 2 steps of 4 crops, in float32 (the
+# replica test compares losses to 2e-3; bfloat16 keeps 3 digits).
 TINY = dict(DEMO_RECIPE, method="I1", batch_size=4, epochs=4, steps_per_epoch=2, lr_drops=[3],
-            phase_switch_epoch=2, seed=3)
+            phase_switch_epoch=2, seed=3, mixed_precision=None)
 
 TRAIN_SCRIPT = """
 import json, sys
@@ -159,6 +160,9 @@ def test_recipe_errors_name_the_key_the_file_and_the_allowed_values(tmp_path):
         "input_size: 256\n": ["input_size", "[height, width]"],
         "batch_size: many\n": ["batch_size", "integer"],
         "phase_switch_epoch: 3\nmethod: H1\n": ["phase_switch_epoch", "I1"],
+        "mixed_precision: true\n": ["mixed_precision", "string"],
+        "mixed_precision: float8\n": ["mixed_precision", "bfloat16"],
+        "augmentation: lots\n": ["augmentation", "flip"],
     }
     base = "dataset: coco\ntrain_annotations: a.json\ntrain_images: img\n"
     for text, expected in cases.items():
@@ -171,6 +175,54 @@ def test_recipe_errors_name_the_key_the_file_and_the_allowed_values(tmp_path):
             assert part in message, (text, message)
     with pytest.raises(FileNotFoundError):
         load_recipe(tmp_path / "missing.yaml")
+
+
+def test_flip_augmentation_only_mirrors_the_evaluation_crops(synth_dir):
+    from keras_integral.data import pipeline
+    from keras_integral.training import load_split, training_stream
+
+    recipe = recipe_from_dict(dict(TINY, augmentation="flip", batch_size=8))
+    records = load_split(recipe, synth_dir, "train")
+    plain = next(iter(pipeline.make_dataset(records, "coco", (64, 64), training=False, batch_size=len(records))))[0]
+    plain = plain.numpy()
+    references = np.concatenate([plain, plain[:, :, ::-1]])
+    crops = next(iter(training_stream(recipe, records, None, steps_per_epoch=2, initial_epoch=0)))[0].numpy()
+    distance = np.abs(crops[:, None] - references[None]).mean(axis=(2, 3, 4)).min(axis=1)
+    assert np.all(distance < 1.0), distance  # each is an evaluation crop, as is or mirrored
+    flipped = np.abs(crops[:, None] - references[None]).mean(axis=(2, 3, 4)).argmin(axis=1) >= len(plain)
+    assert 0 < flipped.sum() < len(crops)  # some mirrored, some not (the stream is seeded: fixed)
+
+
+def test_cosine_schedule_warms_up_then_decays_to_a_hundredth():
+    from keras_integral.training import learning_rate_schedule
+
+    recipe = recipe_from_dict(dict(TINY, epochs=10, learning_rate=0.002, lr_schedule="cosine"))
+    schedule = learning_rate_schedule(recipe, steps_per_epoch=100)  # 1000 steps, 50 of warm-up
+    rate = {step: float(schedule(step)) for step in (0, 25, 50, 525, 1000)}
+    assert rate[0] == pytest.approx(0.0002) and rate[25] == pytest.approx(0.0011)
+    assert rate[50] == pytest.approx(0.002) and rate[1000] == pytest.approx(0.00002)
+    assert rate[525] == pytest.approx(0.00002 + (0.002 - 0.00002) / 2, rel=1e-3)  # half way down the cosine
+
+
+def test_float32_model_of_a_bfloat16_model_has_its_weights_and_float32_maths():
+    from keras_integral.models.pose_model import IntegralPoseModel
+    from keras_integral.training import float32_model
+
+    keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
+    try:
+        mixed = IntegralPoseModel(backbone="resnet18_stride8", method="I1", input_size=(64, 64), head_filters=16,
+                                  integral_scale=10.0)
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+    mixed.phase = 2
+    copy = float32_model(mixed)
+    assert copy.get_config() == mixed.get_config() and copy.phase == 2
+    assert {layer.dtype_policy.compute_dtype for layer in copy._flatten_layers()} == {"float32"}
+    for a, b in zip(mixed.get_weights(), copy.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    images = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
+    ours, theirs = copy(images)["keypoints"], mixed(images)["keypoints"]
+    np.testing.assert_allclose(ours, theirs, atol=0.5)  # the same model, bfloat16 rounding aside
 
 
 def test_every_shipped_recipe_loads():

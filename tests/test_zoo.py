@@ -4,11 +4,14 @@ Hashes are recomputed here with hashlib; archives for the attack cases are
 built by hand with tarfile; the registry is read back as plain JSON.
 """
 
+import gzip
 import hashlib
 import io
 import json
+import os
 import re
 import tarfile
+import time
 import urllib.request
 from pathlib import Path
 
@@ -214,7 +217,10 @@ def test_archive_with_files_at_top_level_is_accepted(trained, tmp_path):
     archive = write_tar(tmp_path / "flat.tar.gz", members)
     folder = download.fetch(archive.as_uri(), progress=False)
     assert folder.name == sha256_of(archive)
-    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "metadata.json", "model.weights.h5"]
+    assert sorted(p.name for p in folder.iterdir()) == [".sha256sums", "config.json", "metadata.json",
+                                                         "model.weights.h5"]
+    recorded = dict(line.split("  ")[::-1] for line in (folder / ".sha256sums").read_text().splitlines())
+    assert recorded == {p.name: sha256_of(p) for p in folder.iterdir() if p.name != ".sha256sums"}
 
 
 def test_truncated_file_leaves_no_cache_entry(trained, tmp_path, cache):
@@ -339,3 +345,129 @@ def test_save_preset_does_not_overwrite_by_default(trained, tmp_path):
     (tmp_path / "p").mkdir()
     with pytest.raises(ValueError, match="overwrite=True"):
         save_preset(trained["model"], tmp_path / "p", METADATA)
+
+
+def copy_preset(folder, dest):
+    dest.mkdir()
+    for name in ("config.json", "metadata.json", "model.weights.h5"):
+        (dest / name).write_bytes((folder / name).read_bytes())
+    return dest
+
+
+def edit_json(path, change):
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+def test_a_cached_entry_is_checked_before_use_and_replaced_from_its_url(trained, cache):
+    url, digest = trained["archive"].resolve().as_uri(), trained["sha256"]
+    entry = download.fetch(url, sha256=digest, progress=False)
+    assert sorted(p.name for p in entry.iterdir()) == [".sha256sums", "config.json", "metadata.json",
+                                                        "model.weights.h5"]
+    for damage in ("config", "weights", "extra file", "no hashes"):
+        if damage == "config":  # a different decoding would load and predict other pixels
+            edit_json(entry / "config.json", lambda c: c["config"].update(decoding="authors"))
+        elif damage == "weights":
+            weights = bytearray((entry / "model.weights.h5").read_bytes())
+            weights[len(weights) // 2] ^= 0xFF
+            (entry / "model.weights.h5").write_bytes(bytes(weights))
+        elif damage == "extra file":
+            (entry / "notes.txt").write_text("?")
+        else:  # an entry cached before the hashes were recorded
+            (entry / ".sha256sums").unlink()
+        with pytest.warns(UserWarning, match=re.escape(str(entry)) + ".*downloading it again from " + re.escape(url)):
+            model = keras_integral.from_preset(url, sha256=digest, progress=False)
+        assert_same_predictions(model, trained)
+        assert download.entry_problem(entry) is None and cache_entries(cache) == [digest]
+
+
+def test_a_preset_folder_with_an_edited_config_is_refused(trained, tmp_path):
+    folder = copy_preset(trained["dir"], tmp_path / "edited")
+    edit_json(folder / "config.json", lambda c: c["config"].update(decoding="authors"))
+    with pytest.raises(ChecksumMismatchError, match=r"config\.json has changed since the preset was saved"):
+        keras_integral.from_preset(folder)
+
+
+def test_weights_and_config_must_match_one_to_one(trained, tmp_path):
+    """A weights file with a layer more than the config's model (Keras alone loads it without a word)."""
+    folder = copy_preset(trained["dir"], tmp_path / "mismatch")
+    smaller = IntegralPoseModel(backbone="mobilenetv3_small", method="I1", skeleton="coco", input_size=SIZE,
+                                head_filters=32, heatmap_size=(8, 8))  # one deconvolution less
+    (folder / "config.json").write_text(json.dumps(keras.saving.serialize_keras_object(smaller)))
+    edit_json(folder / "metadata.json", lambda m: m.pop("config_sha256", None))  # as a preset saved before it existed
+    bigger = len(trained["model"].weights)
+    with pytest.raises(ValueError, match=rf"holds {bigger} variables, the model .* has {len(smaller.weights)}: "
+                                         r"they do not match one to one"):
+        keras_integral.from_preset(folder)
+
+
+def zeros_member(name, size):
+    return tarfile.TarInfo(name), bytes(size)
+
+
+@pytest.mark.parametrize("members, message", [
+    ([file_member("preset/config.json"), zeros_member("preset/model.weights.h5", 64 << 20)],
+     r"declare \d+ bytes or more, over 8 times"),  # 64 MiB of zeros in a ~65 KB archive
+    ([file_member(f"preset/{i}.json") for i in range(download.MAX_MEMBERS + 1)], "more than 64 members"),
+    ([file_member(".")], r"member '\.' is a file without a name"),
+    ([file_member("preset/config.json"), file_member("preset/config.json/x")], "collides"),
+    ([file_member("preset"), file_member("preset/config.json")], "collides"),
+    ([file_member("preset/config.json"), file_member("preset/config.json")], "collides"),
+], ids=["bomb", "too-many-members", "dot", "file-then-folder", "folder-over-file", "twice"])
+def test_malformed_archives_are_refused_before_writing(members, message, tmp_path, cache):
+    archive = write_tar(tmp_path / "bad.tar.gz", members)
+    with pytest.raises(UnsafeArchiveError, match=message):
+        keras_integral.from_preset(archive.as_uri(), progress=False)
+    assert cache_entries(cache) == []
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    with pytest.raises(UnsafeArchiveError, match=message):
+        download.safe_extract(archive, dest)
+    assert not any(dest.iterdir())
+
+
+def test_declared_sizes_over_the_bound_are_refused_before_reading_them(tmp_path, cache):
+    info = tarfile.TarInfo("preset/model.weights.h5")
+    info.size = 1 << 30  # the header claims 1 GiB; the data is not even there
+    archive = tmp_path / "claims.tar.gz"
+    with gzip.open(archive, "wb") as f:
+        f.write(info.tobuf(format=tarfile.GNU_FORMAT) + bytes(4096))
+    with pytest.raises(UnsafeArchiveError, match=r"declare \d+ bytes or more, over 8 times"):
+        keras_integral.from_preset(archive.as_uri(), progress=False)
+    assert cache_entries(cache) == []
+
+
+def test_a_bomb_after_the_last_member_is_refused(tmp_path, cache):
+    tar = gzip.decompress(write_tar(tmp_path / "small.tar.gz", [file_member("preset/config.json")]).read_bytes())
+    archive = tmp_path / "trailing.tar.gz"
+    with gzip.open(archive, "wb") as f:  # the tar, then 64 MiB more in the same gzip stream
+        f.write(tar + bytes(64 << 20))
+    with pytest.raises(UnsafeArchiveError, match="after its last member"):
+        keras_integral.from_preset(archive.as_uri(), progress=False)
+    assert cache_entries(cache) == []
+
+
+def test_a_damaged_archive_is_not_cached(trained, tmp_path, cache):
+    data = bytearray(trained["archive"].read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 64] = bytes(b ^ 0xFF for b in data[middle : middle + 64])
+    damaged = tmp_path / "damaged.tar.gz"
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"damaged\.tar\.gz is not a complete \.tar\.gz archive"):
+        keras_integral.from_preset(damaged.as_uri(), progress=False)
+    assert cache_entries(cache) == []
+
+
+def test_stale_temporaries_of_killed_downloads_are_removed(trained, cache):
+    cache.mkdir(parents=True)
+    old = time.time() - 2 * download.STALE_AFTER_S
+    (cache / ".download-killed.tar.gz").write_bytes(b"partial")
+    (cache / ".extract-killed").mkdir()
+    (cache / ".extract-killed" / "model.weights.h5").write_bytes(b"half")
+    for path in (cache / ".download-killed.tar.gz", cache / ".extract-killed" / "model.weights.h5",
+                 cache / ".extract-killed"):
+        os.utime(path, (old, old))
+    (cache / ".download-running.tar.gz").write_bytes(b"being written now")
+    download.fetch(trained["archive"].resolve().as_uri(), sha256=trained["sha256"], progress=False)
+    assert cache_entries(cache) == [".download-running.tar.gz", trained["sha256"]]

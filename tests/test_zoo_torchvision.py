@@ -91,6 +91,20 @@ def test_converted_backbone_gives_pytorchs_features_from_a_local_file(depth, lay
 
 
 @needs_torch
+def test_a_resnet_cut_after_its_second_stage_takes_the_checkpoints_first_stages(tmp_path):
+    net = torchvision_resnet(18, seed=4)
+    path = save_torchvision_style(net, tmp_path, 18)
+    backbone = get_backbone("resnet18_stride8", (*SIZE, 3), weights=path)
+    images = np.random.default_rng(2).uniform(0, 255, (2, *SIZE, 3)).astype("float32")
+    x = torch.from_numpy(((images - MEAN) / STD).transpose(0, 3, 1, 2))
+    with torch.no_grad():
+        theirs = net.layer2(net.layer1(net.maxpool(net.relu(net.bn1(net.conv1(x)))))).numpy().transpose(0, 2, 3, 1)
+    ours = np.asarray(backbone(images, training=False))
+    assert ours.shape == theirs.shape == (2, 8, 12, 128)
+    assert np.abs(ours - theirs).max() / np.abs(theirs).max() <= 1e-4
+
+
+@needs_torch
 def test_imagenet_uses_the_file_in_the_cache_without_downloading(cache, tmp_path, monkeypatch):
     net = torchvision_resnet(18, seed=3)
     source = save_torchvision_style(net, tmp_path / "elsewhere", 18)

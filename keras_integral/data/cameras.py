@@ -25,11 +25,12 @@ Example:
 array([[520., 460.]])
 """
 
-import json
 import os
 import pickle
 
 import numpy as np
+
+from keras_integral.data.records import read_json
 
 # Field -> number of values; `k` and `p` default to zeros (a pinhole camera),
 # so calibrations without distortion terms load too.
@@ -73,11 +74,7 @@ def load_cameras(path):
         raise FileNotFoundError(f"Camera file {path!r} does not exist.")
     extension = os.path.splitext(path)[1].lower()
     if extension == ".json":
-        with open(path, encoding="utf-8") as f:
-            try:
-                raw = json.load(f)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"Camera file {path!r} is not valid JSON: {e}.") from e
+        raw = read_json(path, "Camera file")
     elif extension == ".pkl":
         with open(path, "rb") as f:
             try:

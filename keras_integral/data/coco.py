@@ -2,7 +2,8 @@
 
 Training / ground-truth evaluation: one record per person annotation with at
 least one labelled keypoint (crowd regions and `num_keypoints == 0` boxes are
-skipped), box = the annotation's tight `bbox` (the pipeline adds the 1.25
+skipped silently, as every COCO loader does; a box with no pixel in its image
+is skipped with a warning that counts it), box = the annotation's tight `bbox` (the pipeline adds the 1.25
 margin to every data set's box). Test time with a person detector: one record
 per detected box (COCO results format), with zero keypoints and weights.
 
@@ -19,13 +20,14 @@ Example:
 
 import contextlib
 import io
-import json
 import os
 
 import numpy as np
 from pycocotools.coco import COCO
 
 from keras_integral.data.records import PoseRecord
+from keras_integral.data.records import read_json
+from keras_integral.data.records import warn_skipped
 
 NUM_JOINTS = 17
 PERSON_CATEGORY_ID = 1
@@ -33,6 +35,7 @@ PERSON_CATEGORY_ID = 1
 _IMAGE_KEYS = {"id": int, "file_name": str, "width": int, "height": int}
 _ANNOTATION_KEYS = {"id": int, "image_id": int, "bbox": list, "keypoints": list, "area": (int, float)}
 _DETECTION_KEYS = {"image_id": int, "category_id": int, "bbox": list, "score": (int, float)}
+OUTSIDE_IMAGE = "box entirely outside its image"
 
 
 def load_records(annotation_file, image_dir, detections_file=None, min_box_score=0.0):
@@ -54,7 +57,9 @@ def load_records(annotation_file, image_dir, detections_file=None, min_box_score
         `box` `[x, y, w, h]`, `image_id`, `score` (1 for annotations, the
         detection score otherwise), and `meta` with `image_width`,
         `image_height` and, for annotations, `annotation_id` and `area`.
-        Annotations come in file order; detections in file order.
+        Annotations come in file order; detections in file order. Those
+        whose box has no pixel in its image (`width` x `height`) are left
+        out, counted in a warning that names them.
 
     Raises:
         FileNotFoundError: a missing file or `image_dir`.
@@ -112,10 +117,15 @@ def _annotation_records(coco, annotations, image_dir, where):
     weights = np.repeat(labelled[:, :, None], 2, axis=2).astype(np.float32)
     coordinates = keypoints[:, :, :2]
     records = []
+    images = [coco.imgs[a["image_id"]] for a in annotations]
+    inside = _boxes_in_images(boxes, images)
     # `num_keypoints` counts v > 0; the flags themselves decide, so the field is not trusted.
-    for i in np.flatnonzero(labelled.any(axis=1)):
+    people = np.flatnonzero(labelled.any(axis=1))
+    warn_skipped(where, {OUTSIDE_IMAGE: [annotations[i]["id"] for i in people if not inside[i]]},
+                 len(annotations), "annotations (ids)")
+    for i in people[inside[people]]:
         annotation = annotations[i]
-        image = coco.imgs[annotation["image_id"]]
+        image = images[i]
         records.append(
             PoseRecord(
                 image_path=os.path.join(image_dir, image["file_name"]),
@@ -156,6 +166,12 @@ def _detection_records(coco, detections_file, image_dir, min_box_score):
     if not kept:
         return []
     boxes = _stack(kept, "bbox", lambda i: f"{where}, detection {indices[i]}")
+    inside = _boxes_in_images(boxes, [coco.imgs[d["image_id"]] for d in kept])
+    warn_skipped(where, {OUTSIDE_IMAGE: [indices[i] for i in np.flatnonzero(~inside)]},
+                 len(detections), "detections (indices)")
+    kept, boxes = [kept[i] for i in np.flatnonzero(inside)], boxes[inside]
+    if not kept:
+        return []
     # One array each, sliced per record: records never share (and alias) keypoints and weights.
     keypoints = np.zeros((len(kept), NUM_JOINTS, 2), np.float32)
     weights = np.zeros((len(kept), NUM_JOINTS, 2), np.float32)
@@ -177,20 +193,20 @@ def _detection_records(coco, detections_file, image_dir, min_box_score):
     return records
 
 
+def _boxes_in_images(boxes, images):
+    """`(n,)` bool: box `[x, y, w, h]` overlaps its image, which spans `[-0.5, W - 0.5] x [-0.5, H - 0.5]`."""
+    size = np.array([[image["width"], image["height"]] for image in images], np.float64).reshape(-1, 2)
+    low, high = boxes[:, :2], boxes[:, :2] + boxes[:, 2:]
+    return np.all((low < size - 0.5) & (high > -0.5), axis=1)
+
+
 def _check_dir(image_dir):
     if not os.path.isdir(image_dir):
         raise FileNotFoundError(f"image_dir {os.fspath(image_dir)!r} is not an existing folder.")
 
 
 def _read_json(path):
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"COCO file {path!r} does not exist.")
-    with open(path, encoding="utf-8") as f:
-        try:
-            return json.load(f)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"COCO file {path!r} is not valid JSON: {e}.") from e
+    return read_json(path, "COCO file")
 
 
 def _check_fields(item, fields, where):

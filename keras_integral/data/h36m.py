@@ -90,11 +90,14 @@ Example:
 
 import os
 import re
+import zipfile
+import zlib
 
 import numpy as np
 
 from keras_integral.data import cameras as cameras_lib
 from keras_integral.data.records import PoseRecord
+from keras_integral.data.records import warn_skipped
 
 NUM_JOINTS = 17
 ROOT = 0
@@ -182,7 +185,9 @@ def load_records(
         confidence is 0, z 0 where `S`'s confidence of the joint or the root
         is 0; camera from `cameras_file`; `meta` with `subject` (`"S9"`),
         `action` (`"Directions"`), `sequence` (`"Directions_1"`),
-        `camera_id` (`"54138969"`) and `frame` (1-based).
+        `camera_id` (`"54138969"`) and `frame` (1-based). Frames with a
+        non-finite box, labelled 2D joint or 3D joint are left out, counted
+        in a warning that names their rows.
 
         From the authors' layouts: weights 1 (the cache: its
         `joints_3d_vis`); `meta` with `subject` (`"S9"`), `action`
@@ -279,6 +284,19 @@ def _load_npz(path, image_dir, cameras_file, keep):
         parsed.append(match.groups())
     frames = np.asarray([int(p[3]) for p in parsed], np.int64)
     rows = np.flatnonzero(keep([p[0] for p in parsed], frames))
+    # Only labelled values must be numbers; evaluation uses every 3D joint of a frame.
+    finite = {
+        "box not finite and > 0 (center, scale)": np.isfinite(center[rows]).all(1) & np.isfinite(scale[rows]) & (scale[rows] > 0),
+        "non-finite 2D joints (part)": np.all(np.isfinite(part[rows, :, :2]) | (part[rows, :, 2:] == 0), axis=(1, 2))
+        & np.isfinite(part[rows, :, 2]).all(1),
+        "non-finite 3D joints (S)": np.isfinite(joints_cam[rows]).all(axis=(1, 2)),
+    }
+    usable, skipped = np.ones(len(rows), bool), {}
+    for reason, ok in finite.items():  # each frame counted once, under its first problem
+        skipped[reason] = rows[usable & ~ok].tolist()
+        usable &= ok
+    warn_skipped(f"H36M file {path!r}", skipped, len(names), "frames (rows)")
+    rows = rows[usable]
 
     keypoints = np.concatenate([part[rows, :, :2], _root_relative_mm(joints_cam[rows])], axis=-1)
     weights = _weights(part[rows], joints_cam[rows])
@@ -635,8 +653,11 @@ def _read_npz(path):
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
-    except (OSError, ValueError) as e:
-        raise ValueError(f"H36M file {path!r} could not be read as an .npz of plain arrays: {e}") from e
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:  # truncated or corrupt
+        raise ValueError(
+            f"H36M file {path!r} could not be read as an .npz of plain arrays ({type(e).__name__}: {e}); "
+            "is it complete?"
+        ) from e
     expected = {
         "imgname": "(N,) image paths",
         "center": "(N, 2) px",

@@ -44,13 +44,13 @@ Example:
 ((16, 2), 31.2)
 """
 
-import json
 import os
 
 import numpy as np
 import scipy.io
 
 from keras_integral.data.records import PoseRecord
+from keras_integral.data.records import read_json
 
 NUM_JOINTS = 16
 UPPER_NECK, HEAD_TOP = 8, 9
@@ -168,11 +168,7 @@ _JSON_KEYS = {"image": str, "center": list, "scale": (int, float), "joints": lis
 
 
 def _json_records(path, image_dir, split, valid_names, head_boxes_file):
-    with open(path, encoding="utf-8") as f:
-        try:
-            items = json.load(f)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"MPII file {path!r} is not valid JSON: {e}.") from e
+    items = read_json(path, "MPII file")
     if not isinstance(items, list):
         raise ValueError(
             f"MPII file {path!r}: expected a list of person records, got {type(items).__name__}."

@@ -11,9 +11,12 @@ One sample, top to bottom:
 3. read + decode only the image window the crop needs
    (`tf.io.decode_and_crop_jpeg`; other formats are decoded whole). A missing,
    corrupt or truncated file is skipped and counted (`SkippedImages`); a
-   truncated JPEG whose missing part the crop does not need is used. A skip
-   fills no batch slot; a whole epoch of the records without one readable
-   image is an error (every image unreadable: the stream would skip forever).
+   truncated JPEG whose missing part the crop does not need is used. An
+   image whose size differs from the one its annotation file gives
+   (`record.meta["image_width"]`, `["image_height"]`) is skipped too, with a
+   warning: its keypoints are in another image's pixels. A skip fills no batch slot; a
+   whole epoch of the records without one readable image is an error (every
+   image unreadable: the stream would skip forever).
 4. warp (`transforms.warp_image`, bilinear), colour (training: each RGB
    channel times `U(0.8, 1.2)`, clipped at 255, as in the authors' code), and
    the targets: keypoints moved by the same matrix, left/right swapped on
@@ -38,6 +41,7 @@ model.fit(ds, steps_per_epoch=1000, callbacks=[SkippedImagesReport(ds.skipped_im
 
 import os
 import threading
+import warnings
 
 import keras
 import numpy as np
@@ -416,6 +420,7 @@ def _prepare(records, skeleton, input_size, margin, dims):
         )
     return {
         "paths": paths,
+        "image_sizes": np.array([_declared_size(r) for r in records], np.int32),
         "centers": centers.astype(np.float32),
         "sizes": sizes.astype(np.float32),
         "keypoints": keypoints,
@@ -431,6 +436,7 @@ def _sample_stream(
     in_h, in_w = input_size
     n = len(source["paths"])
     paths = tf.constant(source["paths"])
+    image_sizes = tf.constant(source["image_sizes"])
     centers, sizes = tf.constant(source["centers"]), tf.constant(source["sizes"])
     keypoints, weights = tf.constant(source["keypoints"]), tf.constant(source["weights"])
     flip_index = tf.constant(skeleton.flip_index)
@@ -459,7 +465,7 @@ def _sample_stream(
             tf.gather(centers, record), tf.gather(sizes, record), input_size,
             aug["scale"], aug["rotation_deg"], aug["shift"], aug["flip"],
         )  # fmt: skip
-        window, origin = _decode_window(tf.gather(paths, record), matrix, input_size)
+        window, origin = _decode_window(tf.gather(paths, record), matrix, input_size, tf.gather(image_sizes, record))
         # Window pixel p is image pixel p + origin.
         window_to_crop = tf.concat([matrix[:, :2], transforms.apply_affine(matrix, origin)[:, None]], 1)
         image = transforms.warp_image(window, window_to_crop, input_size)
@@ -529,12 +535,34 @@ def _sample_stream(
     return samples.filter(lambda element: element["is_sample"]).map(output)
 
 
-def _decode_window(path, matrix, input_size):
+def _declared_size(record):
+    """`(height, width)` the record's annotation file gives its image, `(0, 0)` if it gives none."""
+    size = [record.meta.get(key) for key in ("image_height", "image_width")]
+    if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in size):
+        return size
+    return [0, 0]
+
+
+def _warn_size(path, image_hw, declared_hw):
+    (h, w), (dh, dw) = image_hw.numpy(), declared_hw.numpy()
+    warnings.warn(
+        f"Image {path.numpy().decode()!r} is {w}x{h} px but its annotation file says {dw}x{dh}: skipped "
+        "(its keypoints would not match its pixels).",
+        stacklevel=2,
+    )
+    return True
+
+
+def _decode_window(path, matrix, input_size, declared_hw):
     """Reads an image and decodes the part of it that the crop samples.
 
     A JPEG is decoded only inside the crop's bounding window
     (`tf.io.decode_and_crop_jpeg`: same pixels, less work); other formats are
     decoded whole, then cut to the window.
+
+    Raises (at run time, so the sample is skipped):
+        InvalidArgumentError: unreadable data, or an image whose `(height,
+        width)` is not `declared_hw` (unless that is `(0, 0)`), with a warning.
 
     Returns:
         `(window, origin)`: `(h, w, 3)` uint8 and the `(x, y)` image pixel of
@@ -549,7 +577,12 @@ def _decode_window(path, matrix, input_size):
     high = tf.cast(tf.math.ceil(tf.reduce_max(corners, 0)), tf.int32) + 1
 
     def window_in(image_hw):  # -> top-left (x, y) and size (w, h), clipped to the image
-        last = image_hw[::-1] - 1
+        size_ok = tf.reduce_all(tf.equal(declared_hw, 0)) | tf.reduce_all(tf.equal(declared_hw, image_hw))
+        warned = tf.cond(size_ok, lambda: tf.constant(True),
+                         lambda: tf.py_function(_warn_size, [path, image_hw, declared_hw], tf.bool))
+        check = tf.debugging.Assert(size_ok & warned, ["image size differs from the annotation file:", path])
+        with tf.control_dependencies([check]):
+            last = image_hw[::-1] - 1
         start = tf.clip_by_value(low, 0, last)
         return start, tf.clip_by_value(high, 0, last) - start + 1
 

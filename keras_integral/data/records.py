@@ -2,7 +2,9 @@
 
 Loaders (`coco.py`, `mpii.py`, `h36m.py`, and the synthetic set through them)
 turn files on disk into a list of `PoseRecord`s; `pipeline.py` turns records
-into a `tf.data.Dataset`. Coordinates are in original-image pixels with the
+into a `tf.data.Dataset`. Two helpers every loader shares live here too:
+`read_json` (errors that name the file) and `warn_skipped` (the count of
+what a loader left out, and why). Coordinates are in original-image pixels with the
 centre of pixel (row i, column j) at `(x=j, y=i)` (OpenCV/COCO convention).
 
 Example:
@@ -16,6 +18,9 @@ Example:
 """
 
 import dataclasses
+import json
+import os
+import warnings
 
 import numpy as np
 
@@ -92,3 +97,51 @@ class PoseRecord:
     def dims(self):
         """2 for `(x, y)` records, 3 for `(x, y, z)`."""
         return self.keypoints.shape[1]
+
+
+def warn_skipped(where, skipped, total, unit, max_ids=5):
+    """Warns how many of the `total` `unit`s of `where` a loader skipped, and why.
+
+    Args:
+        where: the file, e.g. `"COCO file 'a.json'"`.
+        skipped: `{reason: [id, ...]}`; reasons with no ids are left out.
+        total: how many `unit`s the file holds.
+        unit: what the ids count, e.g. `"annotations"`.
+        max_ids: ids shown per reason.
+
+    Returns:
+        The number skipped (0: nothing is said).
+    """
+    skipped = {reason: ids for reason, ids in skipped.items() if ids}
+    count = sum(len(ids) for ids in skipped.values())
+    if count:
+        parts = []
+        for reason, ids in skipped.items():
+            shown = ", ".join(str(i) for i in ids[:max_ids]) + (", ..." if len(ids) > max_ids else "")
+            parts.append(f"{len(ids)} {reason} ({shown})")
+        warnings.warn(f"{where}: skipped {count} of {total} {unit}: {'; '.join(parts)}.", stacklevel=3)
+    return count
+
+
+def read_json(path, what):
+    """The JSON value in file `path`; errors name it as `what` (e.g. `"COCO file"`).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: not UTF-8/16/32 text, or not JSON.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{what} {path!r} does not exist.")
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        # From bytes, json finds UTF-8 (with or without a BOM), UTF-16 or UTF-32 (RFC 8259 allows these).
+        return json.loads(data)
+    except UnicodeDecodeError as e:
+        raise ValueError(
+            f"{what} {path!r} is not UTF-8 (or UTF-16/32) text: byte {data[e.start]:#04x} at offset "
+            f"{e.start} ({e.reason}); save it as UTF-8."
+        ) from e
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{what} {path!r} is not valid JSON: {e}.") from e

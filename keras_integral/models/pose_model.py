@@ -34,6 +34,8 @@ from keras_integral.layers import JointConfidence
 from keras_integral.layers import MarginalIntegral3D
 from keras_integral.metrics.streaming import MPJPE
 from keras_integral.metrics.streaming import PCK
+from keras_integral.models.backbones import HUB_PREFIX
+from keras_integral.models.backbones import backbone_stride
 from keras_integral.models.backbones import get_backbone
 from keras_integral.models.heads import DeconvHead
 from keras_integral.models.heads import RegressionHead
@@ -46,8 +48,7 @@ SKELETONS_3D = ("h36m", "h36m18")
 # The heat-map loss each method trains with (I1-I3: in phase 1 only).
 HEATMAP_LOSS = {"H1": "H1", "H2": "H2", "H3": "H3", "I1": "H1", "I2": "H2", "I3": "H3"}
 SCORE_MODE = {"H1": "peak", "H3": "sigmoid"}  # every other method: "softmax"
-BACKBONE_STRIDE = 32
-HOURGLASS_STRIDE = 4
+BACKBONE_STRIDE = 32  # the full ResNets' (the authors' models)
 H3_RADIUS_INPUT_PX = 15.0  # the paper's H3 positive radius, in input pixels
 
 
@@ -196,13 +197,18 @@ class IntegralPoseModel(keras.Model):
     x and y (strategy 2, mixed 2D/3D training).
 
     Args:
-        backbone: str. `"resnet18"`...`"resnet152"`, `"hourglass<stacks>"`,
-            `"mobilenetv3_small"`, `"mobilenetv3_large"`.
+        backbone: str. `"resnet18"`...`"resnet152"`, `"resnet18_stride8"` (the first
+            stages only, `models.backbones`), `"hourglass<stacks>"`,
+            `"mobilenetv3_small"`, `"mobilenetv3_large"`, or
+            `"keras_hub:<preset>"`; or a stride-32 backbone `keras.Model`,
+            e.g. a `keras_hub.models.Backbone` (see `models/backbones/hub.py`
+            for the supported ones and the normalisation each gets). A model
+            object is used as it is (not copied) and saved with the model.
         method: str. One of `METHODS_2D` (2D) or `METHODS_3D` (3D).
         skeleton: str. `"coco"`, `"mpii"`, `"h36m"`, `"h36m18"`.
         input_size: `(height, width)` of the input crop in pixels.
         heatmap_size: `(h, w)` of the heat maps. Defaults to `input_size / 4`
-            (three 2x deconvolutions on a stride-32 backbone); `input_size /
+            (three 2x deconvolutions on a stride-32 backbone, one on stride 8); `input_size /
             8` gives the paper's two-deconvolution setting (Table 2).
         depth_bins: int or None. Number of depth bins; makes the model 3D.
             (For R1, only its presence matters.)
@@ -212,11 +218,22 @@ class IntegralPoseModel(keras.Model):
         phase: 1 or 2. For I1-I3: 1 trains with the heat-map loss only, 2
             with the joint loss only. Switch it between epochs with
             `keras_integral.training.PhaseSchedule` (no rebuild needed).
-        backbone_weights: None or a local `.weights.h5` file for the backbone.
+        backbone_weights: for a backbone given by name: None (random),
+            `"imagenet"` (torchvision's ImageNet weights for the ResNets,
+            Keras Applications' for the MobileNets), a local torchvision
+            `.pth` state dict (ResNets) or a `.weights.h5` file.
         head_filters: channels of the deconvolution layers (256 in the paper).
         decoding: `"centre"` (cell centres, DESIGN.md) or `"authors"` (the
             index x stride convention of the authors' released models, kept
             so imported checkpoints predict the same pixels as in PyTorch).
+        integral_scale: float > 0. Integral methods: the head's logits are
+            multiplied by it before the softmax of the integral (an inverse
+            temperature; 1 is the paper's Eq. 2). The H1 loss of I1's first
+            phase trains peaks of height 1 over 0, whose softmax over a
+            16x16 map is nearly uniform, so at the switch to the joint loss
+            the integral starts near the map's centre; with a scale of 10 it
+            starts as a soft arg-max of the same maps. Heat-map losses see
+            the unscaled logits.
         name: model name.
 
     Call outputs (dict):
@@ -256,6 +273,7 @@ class IntegralPoseModel(keras.Model):
         backbone_weights=None,
         head_filters=256,
         decoding="centre",
+        integral_scale=1.0,
         name=None,
         **kwargs,
     ):
@@ -280,6 +298,8 @@ class IntegralPoseModel(keras.Model):
             raise ValueError(f"`decoding` must be one of {DECODINGS}, received {decoding!r}.")
         if phase not in (1, 2):
             raise ValueError(f"`phase` must be 1 or 2, received {phase!r}.")
+        if isinstance(integral_scale, bool) or not isinstance(integral_scale, (int, float)) or not integral_scale > 0:
+            raise ValueError(f"`integral_scale` must be a number > 0, received {integral_scale!r}.")
         if (isinstance(depth_range_mm, bool) or not isinstance(depth_range_mm, numbers.Real)
                 or not math.isfinite(depth_range_mm) or depth_range_mm <= 0):
             raise ValueError(
@@ -289,8 +309,11 @@ class IntegralPoseModel(keras.Model):
         if not _is_int(head_filters) or head_filters < 1:
             raise ValueError(f"`head_filters` must be a positive int, received {head_filters!r}.")
         input_size = _as_size(input_size, "input_size")
-        hourglass = str(backbone).lower().startswith("hourglass")
-        stride = HOURGLASS_STRIDE if hourglass else BACKBONE_STRIDE
+        if not isinstance(backbone, str) or backbone.startswith(HUB_PREFIX):
+            # An object, a saved config or a keras-hub preset: resolved once, kept whole in the config.
+            backbone = get_backbone(backbone, (*input_size, 3), weights=backbone_weights)
+        hourglass = isinstance(backbone, str) and backbone.lower().startswith("hourglass")
+        stride = backbone_stride(backbone)
         if any(s % stride for s in input_size):
             raise ValueError(
                 f"`input_size` {input_size} must be a multiple of the backbone stride {stride} "
@@ -326,13 +349,15 @@ class IntegralPoseModel(keras.Model):
                         (*heatmap_size, depth_bins, joints), name=f"volume_{i}"
                     )(maps)
                 stage = self._decode(maps, method, is_3d, two_step, depth_bins, depth_range_mm,
-                                     input_size, heatmap_size, decoding, i)
+                                     input_size, heatmap_size, decoding, i, float(integral_scale))
                 prefix = "" if i == last else self._stage_prefix(i)
                 outputs.update({prefix + key: value for key, value in stage.items()})
-        super().__init__(inputs=images, outputs=outputs, name=name or f"{method.lower().replace('*', 'star')}_{backbone}", **kwargs)
+        backbone_name = backbone if isinstance(backbone, str) else backbone.name
+        super().__init__(inputs=images, outputs=outputs, name=name or f"{method.lower().replace('*', 'star')}_{backbone_name}", **kwargs)
 
         # === Config ===
-        self.backbone_name = backbone
+        self.backbone_name = backbone_name
+        self._backbone_by_name = isinstance(backbone, str)
         self.method = method
         self.skeleton = skeleton_obj.name
         self.input_size = input_size
@@ -345,6 +370,7 @@ class IntegralPoseModel(keras.Model):
         self.backbone_weights = backbone_weights
         self.head_filters = head_filters
         self.decoding = decoding
+        self.integral_scale = float(integral_scale)
         self._joint_loss_fn = losses.JointLoss(joint_loss)
 
     @staticmethod
@@ -358,8 +384,8 @@ class IntegralPoseModel(keras.Model):
                         f"received heatmap_size={heatmap_size}."
                     )
             return 0
-        if heatmap_size is None:
-            return 3
+        if heatmap_size is None:  # stride-4 heat maps: three deconvolutions on a stride-32 ResNet
+            return int(math.log2(input_size[0] // features_size[0] // 4))
         if heatmap_size[0] > input_size[0] or heatmap_size[1] > input_size[1]:
             raise ValueError(
                 f"`heatmap_size` {heatmap_size} is larger than the input {input_size}; "
@@ -397,13 +423,18 @@ class IntegralPoseModel(keras.Model):
 
     @staticmethod
     def _decode(maps, method, is_3d, two_step, depth_bins, depth_range_mm, input_size, heatmap_size,
-                decoding, i):
+                decoding, i, integral_scale=1.0):
         """Heat maps of one stage -> dict of keypoints, scores and the loss inputs."""
         out = {}
         uses_heatmap_loss = method in HEATMAP_LOSS
         integral = method in INTEGRAL_METHODS
+        # The integral's softmax (and the scores) see the logits times `integral_scale`;
+        # the heat-map losses see the head's own output.
+        logits = maps
+        if integral and integral_scale != 1.0:
+            logits = keras.layers.Rescaling(integral_scale, name=f"integral_scale_{i}")(maps)
         if is_3d and two_step:
-            cells, mx, my, mz = MarginalIntegral3D(name=f"integral_{i}")(maps)
+            cells, mx, my, mz = MarginalIntegral3D(name=f"integral_{i}")(logits)
             if uses_heatmap_loss:
                 out.update(x_marginal=mx, y_marginal=my, z_marginal=mz)
             if not integral:  # H1/H2 on marginals: arg-max of each marginal
@@ -411,14 +442,14 @@ class IntegralPoseModel(keras.Model):
                 cells = ops.concatenate([argmax(mx), argmax(my), argmax(mz)], axis=-1)
         elif is_3d:
             if integral:
-                cells = IntegralRegression3D(name=f"integral_{i}")(maps)
+                cells = IntegralRegression3D(name=f"integral_{i}")(logits)
             else:
                 cells = HeatmapArgmax(name=f"argmax_{i}")(maps)
             if uses_heatmap_loss:
                 out["heatmaps"] = maps
         else:
             if integral:
-                cells = IntegralRegression2D(name=f"integral_{i}")(maps)
+                cells = IntegralRegression2D(name=f"integral_{i}")(logits)
             else:
                 cells = HeatmapArgmax(name=f"argmax_{i}")(maps)
             if uses_heatmap_loss:
@@ -426,7 +457,7 @@ class IntegralPoseModel(keras.Model):
         out["keypoints"] = cells_to_keypoints(
             cells, decoding, heatmap_size, input_size, depth_bins, depth_range_mm
         )
-        out["scores"] = JointConfidence(SCORE_MODE.get(method, "softmax"), name=f"scores_{i}")(maps)
+        out["scores"] = JointConfidence(SCORE_MODE.get(method, "softmax"), name=f"scores_{i}")(logits)
         return out
 
     # === Training ===
@@ -616,7 +647,9 @@ class IntegralPoseModel(keras.Model):
 
     def get_config(self):
         return {
-            "backbone": self.backbone_name,
+            # A backbone object (e.g. keras-hub's) is saved whole, so loading needs no download.
+            "backbone": self.backbone_name if self._backbone_by_name
+            else keras.saving.serialize_keras_object(self.get_layer(self.backbone_name)),
             "method": self.method,
             "skeleton": self.skeleton,
             "input_size": list(self.input_size),
@@ -629,6 +662,7 @@ class IntegralPoseModel(keras.Model):
             "backbone_weights": None,  # weights travel in the model file, not as a path
             "head_filters": self.head_filters,
             "decoding": self.decoding,
+            "integral_scale": self.integral_scale,
             "name": self.name,
         }
 

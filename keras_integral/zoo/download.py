@@ -2,13 +2,21 @@
 
 Layout of the cache (`$KERAS_INTEGRAL_HOME`, default `~/.cache/keras_integral`):
 
-    presets/<sha256 of the archive>/   config.json, model.weights.h5, metadata.json
+    presets/<sha256 of the archive>/   config.json, model.weights.h5, metadata.json,
+                                       .sha256sums (each file's hash, checked before every use)
     presets/.download-*, .extract-*    work in progress; never read, removed on failure
     torchvision/<file name>            torchvision's ImageNet checkpoints (`fetch_file`)
 
 An entry appears only by renaming a fully downloaded, verified and extracted
 folder into place, so an interrupted download (killed process, lost
-connection, truncated file) never leaves a half-written entry behind.
+connection, truncated file) never leaves a half-written entry behind; what a
+killed process leaves (`.download-*`, `.extract-*`) is removed by the next
+fetch once nothing has written to it for `STALE_AFTER_S`. An archive is
+accepted only when its gzip stream reads to the end (CRC checked), it has
+at most `MAX_MEMBERS` members, their sizes add up to at most
+`MAX_EXPANSION` times the archive's own (weights barely compress), and no
+two members claim the same path. A cached entry whose files no longer match
+its `.sha256sums` is downloaded again from its URL.
 
 Example:
 
@@ -24,8 +32,10 @@ import re
 import shutil
 import tarfile
 import tempfile
+import time
 import urllib.error
 import urllib.request
+import warnings
 import zlib
 from pathlib import Path
 from pathlib import PurePosixPath
@@ -35,6 +45,14 @@ import keras
 URL_SCHEMES = ("https://", "file://")
 _CHUNK_BYTES = 1 << 20
 _TIMEOUT_S = 60
+# A preset is 3 files (and a folder); weights compress by ~1.1x, json more, hence the slack.
+MAX_MEMBERS = 64
+MAX_EXPANSION = 8
+_EXPANSION_SLACK_BYTES = 1 << 20
+# Ten times the read timeout: a live download writes at least once per timeout.
+STALE_AFTER_S = 10 * _TIMEOUT_S
+_TEMPORARY_PREFIXES = (".download-", ".extract-")
+ENTRY_HASHES = ".sha256sums"
 
 
 class PresetUnavailableError(RuntimeError):
@@ -50,7 +68,8 @@ class WeightsUnavailableError(PresetUnavailableError):
 
 
 class UnsafeArchiveError(ValueError):
-    """An archive member would be written outside the extraction folder, or is not a plain file."""
+    """An archive member would be written outside the extraction folder, is not a plain file, collides
+    with another member, or the archive would expand far beyond its own size (a decompression bomb)."""
 
 
 def cache_dir():
@@ -99,9 +118,11 @@ def check_sha256(value, arg="sha256"):
 def fetch(url, sha256=None, progress=True):
     """Downloads a preset archive into the cache and returns its extracted folder.
 
-    With `sha256` given and already cached, nothing is downloaded. Without
-    it, the archive is fetched every time (there is nothing to check a
-    cached copy against) and cached under its computed hash.
+    With `sha256` given and already cached, nothing is downloaded, once the
+    entry's files match the hashes recorded when it was extracted; an entry
+    that does not (edited, damaged) is downloaded again. Without `sha256`,
+    the archive is fetched every time (there is nothing to check a cached
+    copy against) and cached under its computed hash.
 
     Args:
         url: `https://...` or `file://...` URL of a `.tar.gz` holding a
@@ -116,10 +137,9 @@ def fetch(url, sha256=None, progress=True):
         PresetUnavailableError: the URL cannot be reached or the transfer
             stopped early.
         ChecksumMismatchError: the archive's SHA-256 is not `sha256`.
-        UnsafeArchiveError: a member is absolute, contains `..`, or is a
-            link or special file.
+        UnsafeArchiveError: see `safe_extract`.
         ValueError: bad URL scheme or `sha256`; the file is not a complete
-            `.tar.gz`; it holds no `config.json`.
+            `.tar.gz` (or fails its CRC); it holds no `config.json`.
 
     Example:
 
@@ -130,8 +150,12 @@ def fetch(url, sha256=None, progress=True):
         raise ValueError(f"`url` must start with one of {URL_SCHEMES}, received {url!r}.")
     sha256 = check_sha256(sha256)
     presets = cache_dir() / "presets"
+    remove_stale_temporaries(presets)
     if sha256 and (presets / sha256 / "config.json").is_file():
-        return presets / sha256
+        problem = entry_problem(presets / sha256)
+        if problem is None:
+            return presets / sha256
+        warnings.warn(f"Cached preset {presets / sha256} {problem}; downloading it again from {url}.", stacklevel=2)
     presets.mkdir(parents=True, exist_ok=True)
     fd, partial = tempfile.mkstemp(prefix=".download-", suffix=".tar.gz", dir=presets)
     try:
@@ -143,7 +167,7 @@ def fetch(url, sha256=None, progress=True):
                 "The file was discarded and nothing was cached."
             )
         target = presets / actual
-        if not (target / "config.json").is_file():
+        if not (target / "config.json").is_file() or entry_problem(target) is not None:
             _extract_into_cache(partial, target, url)
         return target
     finally:
@@ -183,6 +207,7 @@ def fetch_file(url, path, sha256_prefix=None, progress=True):
     """
     path = Path(path)
     prefix = (sha256_prefix or "").lower()
+    remove_stale_temporaries(path.parent)
     if path.is_file():
         actual = sha256_file(path)
         if not actual.startswith(prefix):
@@ -250,11 +275,18 @@ def _copy_url(url, out, progress):
 
 
 def _extract_into_cache(archive, target, url):
-    """Extracts `archive` into a temporary folder next to `target`, then renames it into place."""
+    """Extracts `archive` into a temporary folder next to `target`, records its files' hashes, then
+    renames it into place (moving a damaged entry of the same name out of the way first)."""
     work = Path(tempfile.mkdtemp(prefix=".extract-", dir=target.parent))
     try:
         safe_extract(archive, work, source=url)
         root = _preset_root(work, url)
+        files = sorted(p.name for p in root.iterdir())
+        if any(not (root / name).is_file() for name in files):
+            raise ValueError(f"{url}: a preset holds files only, found {files} in its folder.")
+        (root / ENTRY_HASHES).write_text("".join(f"{sha256_file(root / n)}  {n}\n" for n in files), encoding="utf-8")
+        if target.exists():  # damaged (the caller checked): replaced, never merged
+            os.rename(target, work / ".stale-entry")
         try:
             os.rename(root, target)
         except OSError:
@@ -265,13 +297,70 @@ def _extract_into_cache(archive, target, url):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def entry_problem(entry):
+    """None if a cache entry's files are exactly those of its `.sha256sums`, with those hashes;
+    otherwise what is wrong, as words."""
+    entry = Path(entry)
+    try:
+        lines = (entry / ENTRY_HASHES).read_text(encoding="utf-8").splitlines()
+        recorded = dict(reversed(line.split("  ", 1)) for line in lines)
+    except (OSError, UnicodeDecodeError, ValueError):
+        return f"has no readable {ENTRY_HASHES} (cached by an older version, or damaged)"
+    present = sorted(p.name for p in entry.iterdir() if p.name != ENTRY_HASHES)
+    if present != sorted(recorded):
+        return f"holds {present}, but {ENTRY_HASHES} lists {sorted(recorded)}"
+    for name, digest in recorded.items():
+        if not (entry / name).is_file() or sha256_file(entry / name) != digest:
+            return f"has a {name} that differs from the one extracted (SHA-256 {digest})"
+    return None
+
+
+def remove_stale_temporaries(folder, max_age_s=None):
+    """Removes the `.download-*` / `.extract-*` left in `folder` by killed processes.
+
+    A temporary counts as stale once nothing in it was written for
+    `max_age_s` (default `STALE_AFTER_S`); younger ones may belong to a
+    download running now and are kept.
+
+    Returns:
+        The names removed.
+    """
+    max_age_s = STALE_AFTER_S if max_age_s is None else max_age_s
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = []
+    now = time.time()
+    for path in folder.iterdir():
+        if not path.name.startswith(_TEMPORARY_PREFIXES):
+            continue
+        try:
+            paths = [path, *path.rglob("*")] if path.is_dir() else [path]
+            newest = max(p.lstat().st_mtime for p in paths)
+            if now - newest < max_age_s:
+                continue
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+            removed.append(path.name)
+        except OSError:  # gone already (another process cleaned it), or not ours to remove
+            continue
+    return removed
+
+
 def safe_extract(archive, dest, source=None):
     """Extracts a `.tar.gz` into `dest`, refusing anything but plain files and folders inside it.
 
-    Every member is checked before anything is written: absolute names,
-    `..` components, links (symbolic or hard) and devices/FIFOs are refused.
-    Files are written by copying their bytes, never by `tarfile`'s own
-    extraction, so no member can set permissions or ownership.
+    Everything is checked before anything is written. Refused: absolute
+    names, `..` components, links (symbolic or hard), devices/FIFOs, a file
+    named `.`, two members on one path (or a file where another member needs
+    a folder), more than `MAX_MEMBERS` members, sizes adding up to more than
+    `MAX_EXPANSION` times the archive's size, and a gzip stream that does not
+    read to its end with the right CRC and length (the tar reader alone stops
+    at the tar's end marker, before the CRC). Files are written by copying
+    their bytes, never by `tarfile`'s own extraction, so no member can set
+    permissions or ownership.
 
     Args:
         archive: path of the `.tar.gz`.
@@ -279,8 +368,9 @@ def safe_extract(archive, dest, source=None):
         source: name used in error messages (defaults to `archive`).
 
     Raises:
-        UnsafeArchiveError: a member fails the checks (the message names it).
-        ValueError: not a complete gzip-compressed tar file.
+        UnsafeArchiveError: a member fails the checks, or the archive is a
+            decompression bomb (the message names the member or the sizes).
+        ValueError: not a complete gzip-compressed tar file, or its CRC fails.
 
     Example:
 
@@ -288,13 +378,13 @@ def safe_extract(archive, dest, source=None):
     """
     source = source or str(archive)
     dest = Path(dest)
+    limit = MAX_EXPANSION * os.path.getsize(archive) + _EXPANSION_SLACK_BYTES
     try:
         with tarfile.open(archive, "r:gz") as tar:
-            members = tar.getmembers()
-            for member in members:
-                _check_member(member, source)
-            for member in members:
-                path = dest.joinpath(*PurePosixPath(member.name).parts)
+            members = _checked_members(tar, limit, source)
+            _read_to_end(tar.fileobj, limit, source)
+            for member, parts in members:
+                path = dest.joinpath(*parts)
                 if member.isdir():
                     path.mkdir(parents=True, exist_ok=True)
                     continue
@@ -304,8 +394,54 @@ def safe_extract(archive, dest, source=None):
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as e:
         raise ValueError(
             f"{source} is not a complete .tar.gz archive ({type(e).__name__}: {e}); "
-            "it may be truncated. Nothing was cached."
+            "it may be truncated or damaged. Nothing was cached."
         ) from e
+
+
+def _read_to_end(stream, limit, source):
+    """Decompresses what follows the tar's end marker, at most `limit` bytes: the gzip stream checks
+    its CRC and length when it reaches its end, which the tar reader alone never does."""
+    total = 0
+    for chunk in iter(lambda: stream.read(_CHUNK_BYTES), b""):
+        total += len(chunk)
+        if total > limit:
+            raise UnsafeArchiveError(
+                f"{source} holds more than {limit} bytes after its last member, {MAX_EXPANSION} times its "
+                "own size (a decompression bomb?); refused, nothing was written."
+            )
+
+
+def _checked_members(tar, limit, source):
+    """`[(member, path parts)]` of an archive whose every member passed `_check_member`, whose
+    members fit `MAX_MEMBERS` and `limit` bytes, and no two of which claim one path."""
+    members, files, folders, total = [], set(), set(), 0
+    for member in iter(tar.next, None):
+        if len(members) == MAX_MEMBERS:
+            raise UnsafeArchiveError(f"{source} has more than {MAX_MEMBERS} members; a preset has 3. Refused.")
+        _check_member(member, source)
+        parts = PurePosixPath(member.name.replace("\\", "/")).parts
+        if not parts:
+            if member.isdir():  # "." or "./": the extraction folder itself
+                continue
+            raise UnsafeArchiveError(f"{source}: member {member.name!r} is a file without a name; refused.")
+        total += member.size
+        if total > limit:
+            raise UnsafeArchiveError(
+                f"{source}: its members declare {total} bytes or more, over {MAX_EXPANSION} times the "
+                f"archive's size (a decompression bomb?); refused, nothing was written."
+            )
+        parents = {parts[:i] for i in range(1, len(parts))}
+        clash = (parts in files or (member.isfile() and parts in folders)
+                 or (member.isdir() and parts in files) or parents & files)
+        if clash:
+            raise UnsafeArchiveError(
+                f"{source}: member {member.name!r} collides with another member of the same path "
+                "(twice the same file, or a file and a folder); refused."
+            )
+        (folders if member.isdir() else files).add(parts)
+        folders |= parents
+        members.append((member, parts))
+    return members
 
 
 def _check_member(member, source):

@@ -5,12 +5,14 @@ A preset folder holds (the keras-hub layout):
     config.json        the model's Keras serialisation (`keras.saving.serialize_keras_object`)
     model.weights.h5   its weights (`model.save_weights`)
     metadata.json      skeleton, input size, metrics with the command that measured
-                       them, source, licence, and `weights_sha256`
+                       them, source, licence, `weights_sha256` and `config_sha256`
 
 `from_preset` takes a registry name, a preset folder, or an `https://` /
 `file://` URL of a `.tar.gz` made by `pack_preset`; downloads go through the
 cache of `download.py`. Loading checks the weights against `weights_sha256`
-and deserialises the config in Keras safe mode.
+(and the config against `config_sha256`, which presets saved before it
+lack), deserialises the config in Keras safe mode, and refuses a weights file
+whose variables are not exactly the model's (count and shapes, one to one).
 
 Example:
 
@@ -20,6 +22,7 @@ Example:
 >>> model = keras_integral.from_preset("my_preset")  # doctest: +SKIP
 """
 
+import collections
 import datetime
 import gzip
 import io
@@ -30,12 +33,13 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+import h5py
 import keras
 
-import keras_integral
 from keras_integral import models  # noqa: F401  (registers the serialisable classes)
 from keras_integral.zoo import download
 from keras_integral.zoo import registry
+from keras_integral.version import __version__
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
@@ -91,6 +95,7 @@ def save_preset(model, preset_dir, metadata, overwrite=False):
         model.save_weights(str(work / WEIGHTS_FILE))
         full["weights_sha256"] = download.sha256_file(work / WEIGHTS_FILE)
         _write_json(work / CONFIG_FILE, keras.saving.serialize_keras_object(model))
+        full["config_sha256"] = download.sha256_file(work / CONFIG_FILE)
         _write_json(work / METADATA_FILE, full)
         if preset_dir.exists():
             shutil.rmtree(preset_dir)
@@ -144,7 +149,7 @@ def _full_metadata(model, metadata):
         "class_name": type(model).__name__,
         "parameter_count": int(model.count_params()),
         "keras_version": keras.__version__,
-        "keras_integral_version": keras_integral.__version__,
+        "keras_integral_version": __version__,
         "date_saved": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
 
@@ -182,9 +187,11 @@ def load_preset(preset_dir, sha256=None):
     Raises:
         FileNotFoundError: a preset file is missing (the message names it).
         ChecksumMismatchError: the weights' SHA-256 differs from
-            `weights_sha256` or `sha256`.
-        ValueError: `metadata.json` has no `weights_sha256`, or the config
-            does not describe a Keras model.
+            `weights_sha256` or `sha256`, or the config's from
+            `config_sha256`.
+        ValueError: `metadata.json` has no `weights_sha256`, the config
+            does not describe a Keras model, or the weights file holds other
+            variables than that model has.
 
     Example:
 
@@ -208,12 +215,49 @@ def load_preset(preset_dir, sha256=None):
             raise download.ChecksumMismatchError(
                 f"{preset_dir / WEIGHTS_FILE} has SHA-256 {actual}, but {origin} says {expected}; refused."
             )
+    config_sha256 = download.check_sha256(metadata.get("config_sha256"), "config_sha256")
+    if config_sha256 and download.sha256_file(preset_dir / CONFIG_FILE) != config_sha256:
+        raise download.ChecksumMismatchError(
+            f"{preset_dir / CONFIG_FILE} has changed since the preset was saved: its SHA-256 is not "
+            f"{METADATA_FILE}'s config_sha256 {config_sha256}; refused."
+        )
     config = _read_json(preset_dir / CONFIG_FILE)
-    model = keras.saving.deserialize_keras_object(config, safe_mode=True)
+    try:
+        model = keras.saving.deserialize_keras_object(config, safe_mode=True)
+    except (TypeError, ValueError, KeyError) as e:
+        raise ValueError(f"{preset_dir / CONFIG_FILE} does not describe a model this package can build: {e}") from e
     if not isinstance(model, keras.Model):
         raise ValueError(f"{preset_dir / CONFIG_FILE} describes a {type(model).__name__}, not a keras.Model.")
+    check_weights_match(model, preset_dir / WEIGHTS_FILE)
     model.load_weights(str(preset_dir / WEIGHTS_FILE))
     return model
+
+
+def check_weights_match(model, weights_file):
+    """Raises ValueError unless `weights_file` (a `.weights.h5`) holds exactly `model`'s variables.
+
+    Keras loads a file with more variables than the model without a word
+    (the extra ones are ignored); here the counts must be equal and the
+    shapes the same, one to one. The optimizer's state (saved with a
+    compiled model) is not the model's and is not compared.
+    """
+    shapes = []
+    try:
+        with h5py.File(weights_file, "r") as f:
+            f.visititems(lambda name, item: shapes.append(tuple(item.shape))
+                         if isinstance(item, h5py.Dataset) and name.split("/")[0] != "optimizer" else None)
+    except OSError as e:
+        raise ValueError(f"{weights_file} is not a readable .weights.h5 file: {e}") from e
+    in_file = collections.Counter(shapes)
+    in_model = collections.Counter(tuple(v.shape) for v in model.weights)
+    if in_file != in_model:
+        only_file = sorted((in_file - in_model).elements())[:3]
+        only_model = sorted((in_model - in_file).elements())[:3]
+        raise ValueError(
+            f"{weights_file} holds {len(shapes)} variables, the model {model.name!r} of its config has "
+            f"{len(model.weights)}: they do not match one to one (shapes only in the file: {only_file}, only "
+            f"in the model: {only_model}). Were config and weights saved from the same model?"
+        )
 
 
 def pack_preset(preset_dir, archive=None, verbose=True):
@@ -241,7 +285,9 @@ def pack_preset(preset_dir, archive=None, verbose=True):
         if not (preset_dir / name).is_file():
             raise FileNotFoundError(f"{preset_dir} is not a preset: {name} is missing.")
     archive = Path(archive) if archive else preset_dir.with_name(preset_dir.name + ".tar.gz")
-    files = sorted(p for p in preset_dir.iterdir() if p.is_file() and not p.is_symlink())
+    # Hidden files (a cache entry's .sha256sums) are not part of the preset.
+    files = sorted(p for p in preset_dir.iterdir() if p.is_file() and not p.is_symlink()
+                   and not p.name.startswith("."))
     partial = archive.with_name(f".{archive.name}.partial")
     try:
         with open(partial, "wb") as raw, \

@@ -125,8 +125,10 @@ def load_resnet_weights(backbone, weights, progress=True):
             )
     state = pth.load_state_dict(path)
     used = set_resnet_state(backbone, state, source=str(path))
+    # A ResNet cut after a stage (`resnet18_stride8`) takes the first stages of the checkpoint.
+    cut_stages = tuple(f"layer{i}." for i in range(getattr(backbone, "num_stages", 4) + 1, 5))
     unused = [k for k in state if k not in used and not k.endswith(_IGNORED)
-              and not k.startswith(_CLASSIFIER_PREFIX)]
+              and not k.startswith(_CLASSIFIER_PREFIX) and not (cut_stages and k.startswith(cut_stages))]
     if unused:
         raise ValueError(
             f"{path}: key {unused[0]!r} has no layer in {backbone.name}"

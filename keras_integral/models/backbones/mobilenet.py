@@ -5,6 +5,12 @@ the classifier: the output is the last feature map (576 or 960 channels) at
 stride 32, so the same heads as for ResNet apply. The graph uses builtin
 TFLite ops only (hard-swish is ReLU6 arithmetic), checked in the tests.
 
+`weights="imagenet"` loads Keras Applications' own ImageNet weights
+(alpha 1.0, no top), downloaded and cached by Keras (`keras.utils.get_file`:
+`$KERAS_HOME/models/`, default `~/.keras/models/`); those weights expect
+the `[-1, 1]` scaling that `include_preprocessing=True` puts first in the
+graph, so the model still takes RGB in `[0, 255]`.
+
 Example:
 
 >>> import numpy as np
@@ -13,6 +19,9 @@ Example:
 >>> net(np.zeros((1, 64, 64, 3), "float32")).shape
 TensorShape([1, 2, 2, 576])
 """
+
+import os
+import warnings
 
 import keras
 
@@ -37,8 +46,9 @@ class MobileNetV3Backbone(keras.Model):
         variant: `"small"` or `"large"`. Defaults to `"small"`.
         input_shape: `(height, width, 3)`, each known size at least 32.
             Defaults to `(None, None, 3)`.
-        weights: None, or a local `.weights.h5` file for this model (no
-            downloads; not stored in the config).
+        weights: None (random), `"imagenet"` (Keras Applications' ImageNet
+            weights, downloaded and cached by Keras), or a local
+            `.weights.h5` file for this model. Not stored in the config.
         name: model name. Defaults to `f"mobilenetv3_{variant}"`.
         **kwargs: passed to `keras.Model`.
 
@@ -81,12 +91,7 @@ class MobileNetV3Backbone(keras.Model):
 
         # === Functional Model ===
         inputs = keras.Input(shape=input_shape, name="image")
-        application = _APPLICATIONS[variant](
-            input_tensor=inputs,
-            include_top=False,
-            weights=None,
-            include_preprocessing=True,
-        )
+        application = _build_application(variant, inputs, imagenet=weights == "imagenet")
         super().__init__(
             inputs=inputs,
             outputs=application.output,
@@ -97,7 +102,7 @@ class MobileNetV3Backbone(keras.Model):
         # === Config ===
         self.variant = variant
         self.image_shape = input_shape
-        if weights is not None:
+        if weights is not None and weights != "imagenet":
             load_backbone_weights(self, weights)
 
     def get_config(self):
@@ -111,3 +116,44 @@ class MobileNetV3Backbone(keras.Model):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+def imagenet_weights_file(variant):
+    """The URL and Keras cache path of Keras Applications' no-top ImageNet weights for `variant`.
+
+    Returns:
+        `(url, path)`; `path` is where `keras.utils.get_file` keeps it
+        (`$KERAS_HOME/models/<file>`, default `~/.keras/models/<file>`).
+    """
+    # Read from Keras itself, so the message names what its download tried.
+    from keras.src.applications.mobilenet_v3 import BASE_WEIGHT_PATH
+    from keras.src.backend.config import keras_home
+
+    # Keras's file naming for alpha 1.0, not minimalistic, no top.
+    name = f"weights_mobilenet_v3_{variant}_224_1.0_float_no_top_v2.h5"
+    return BASE_WEIGHT_PATH + name, os.path.join(keras_home(), "models", name)
+
+
+def _build_application(variant, inputs, imagenet):
+    try:
+        with warnings.catch_warnings():
+            # "Weights for input shape (224, 224) will be loaded": convolution weights fit any size.
+            warnings.filterwarnings("ignore", message="`input_shape` is undefined or non-square")
+            return _APPLICATIONS[variant](
+                input_tensor=inputs,
+                include_top=False,
+                weights="imagenet" if imagenet else None,
+                include_preprocessing=True,
+            )
+    except Exception as e:
+        # Keras's get_file raises a bare Exception("URL fetch failure on <url> ...") offline.
+        if not imagenet or "URL fetch failure" not in str(e):
+            raise
+        from keras_integral.zoo.download import WeightsUnavailableError  # the zoo imports the models
+
+        url, path = imagenet_weights_file(variant)
+        raise WeightsUnavailableError(
+            f"Cannot download MobileNetV3-{variant}'s ImageNet weights ({e}). Without a network, "
+            f"download {url} elsewhere and place it at {path} (Keras's cache; it checks the file's "
+            "hash)."
+        ) from e

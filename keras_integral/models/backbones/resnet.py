@@ -41,6 +41,11 @@ _BOTTLENECK_EXPANSION = 4
 _BN_KWARGS = {"epsilon": 1e-5, "momentum": 0.9}
 
 
+def output_stride(num_stages):
+    """Output stride of a ResNet that keeps its first `num_stages` residual stages: 4, 8, 16 or 32."""
+    return 4 * 2 ** (num_stages - 1)
+
+
 def _conv_init():
     # torchvision: kaiming_normal_(mode="fan_out", nonlinearity="relu").
     return keras.initializers.VarianceScaling(
@@ -172,6 +177,13 @@ def residual_block(x, kind, width, strides, name):
 class ResNetBackbone(keras.Model):
     """ResNet backbone (torchvision layout, output stride 32), no pooling or fc.
 
+    `num_stages` < 4 keeps only the first residual stages (He et al.'s
+    conv2_x ... conv{num_stages + 1}_x), ending at output stride
+    `4 * 2**(num_stages - 1)`: 8 with two stages (the "conv3" features the
+    paper's multi-stage model shares), 16 with three. On small crops this
+    keeps a spatial grid to localise on (a 64x64 crop gives 8x8 conv3
+    features, 2x2 at stride 32) at a fraction of the cost.
+
     Input is RGB in `[0, 255]`; ImageNet normalisation happens inside
     (`image_normalization` layer). Layer names mirror torchvision's
     state-dict keys with "." -> "_" (`conv1`, `bn1`, `layer1_0_conv1`,
@@ -181,6 +193,7 @@ class ResNetBackbone(keras.Model):
 
     Args:
         depth: int. One of 18, 34, 50, 101, 152. Defaults to `50`.
+        num_stages: int, 1 to 4. Residual stages kept. Defaults to `4`.
         input_shape: tuple `(height, width, 3)`; `None` sizes are allowed.
             Defaults to `(None, None, 3)`.
         weights: None (random), `"imagenet"` (torchvision's ImageNet
@@ -197,9 +210,11 @@ class ResNetBackbone(keras.Model):
     Output shape:
         `(batch, ceil(height / 32), ceil(width / 32), channels)` with
         channels 512 (depth 18/34) or 2048 (50/101/152); the exact size is
-        PyTorch's, e.g. 256x192 -> 8x6. `pyramid_outputs` holds the
-        stage outputs `{"P2": layer1, "P3": layer2, "P4": layer3,
-        "P5": layer4}` at strides 4, 8, 16, 32 (keras-hub convention).
+        PyTorch's, e.g. 256x192 -> 8x6. With fewer stages, the last kept
+        stage's output (stride 8: 128 or 512 channels). `pyramid_outputs`
+        holds the stage outputs `{"P2": layer1, "P3": layer2, "P4": layer3,
+        "P5": layer4}` at strides 4, 8, 16, 32 (keras-hub convention), as
+        far as they are kept.
 
     Example:
 
@@ -219,8 +234,11 @@ class ResNetBackbone(keras.Model):
         input_shape=(None, None, 3),
         weights=None,
         name=None,
+        num_stages=4,
         **kwargs,
     ):
+        if isinstance(num_stages, bool) or num_stages not in (1, 2, 3, 4):
+            raise ValueError(f"`num_stages` must be 1, 2, 3 or 4; received num_stages={num_stages!r}.")
         if depth not in RESNET_DEPTHS:
             raise ValueError(
                 f"`depth` must be one of {sorted(RESNET_DEPTHS)}; "
@@ -244,17 +262,19 @@ class ResNetBackbone(keras.Model):
         x = keras.layers.ZeroPadding2D(1, name="maxpool_pad")(x)
         x = keras.layers.MaxPooling2D(3, strides=2, name="maxpool")(x)
         pyramid_outputs = {}
-        for stage, (width, num_blocks) in enumerate(zip(_STAGE_WIDTHS, blocks)):
+        for stage, (width, num_blocks) in enumerate(zip(_STAGE_WIDTHS[:num_stages], blocks)):
             for b in range(num_blocks):
                 strides = 2 if (stage > 0 and b == 0) else 1
                 x = residual_block(x, kind, width, strides, name=f"layer{stage + 1}_{b}")
             pyramid_outputs[f"P{stage + 2}"] = x
+        default_name = f"resnet{depth}" + ("" if num_stages == 4 else f"_stride{output_stride(num_stages)}")
         super().__init__(
-            inputs=inputs, outputs=x, name=name or f"resnet{depth}", **kwargs
+            inputs=inputs, outputs=x, name=name or default_name, **kwargs
         )
 
         # === Config ===
         self.depth = depth
+        self.num_stages = num_stages
         self.image_shape = input_shape
         self.pyramid_outputs = pyramid_outputs
         if weights is not None:
@@ -270,6 +290,7 @@ class ResNetBackbone(keras.Model):
             "name": self.name,
             "trainable": self.trainable,
             "depth": self.depth,
+            "num_stages": self.num_stages,
             "input_shape": self.image_shape,
         }
 
