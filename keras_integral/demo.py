@@ -21,6 +21,7 @@ import time
 
 import numpy as np
 
+from keras_integral.recipes import recipe_differences
 from keras_integral.recipes import recipe_from_dict
 
 DEMO_RECIPE = dict(
@@ -79,7 +80,9 @@ def run_demo(out_dir, num_images=1500, image_size=128, epochs=10, steps_per_epoc
         print(f"[{number}/4] Training {method}: ResNet-18, {recipe.input_size[0]}x{recipe.input_size[1]} crops, "
               f"{epochs} x {steps_per_epoch} steps of {recipe.batch_size} -> {run_dir}")
         t = time.perf_counter()
-        model, _ = train(recipe, data_dir, run_dir, verbose=verbose)
+        previous = os.path.join(run_dir, "recipe.yaml")  # a demo run with other numbers: start afresh
+        again = os.path.isfile(previous) and bool(recipe_differences(recipe, previous))
+        model, _ = train(recipe, data_dir, run_dir, verbose=verbose, overwrite=again)
         timings[f"train_{method}_s"] = time.perf_counter() - t
         t = time.perf_counter()
         metrics = evaluate(model, val_records, "coco", out_dir=os.path.join(run_dir, "eval"), flip_test=True,
