@@ -233,7 +233,8 @@ def representative_crops(records, model, num=128, margin=1.25):
         raise ValueError("records is empty: representative crops need person records.")
     dataset = pipeline.make_dataset(list(records)[:num], records[0].skeleton, model.input_size, training=False,
                                     batch_size=16, margin=margin, dims=2)
-    return np.concatenate([images.numpy() for images, _ in dataset])
+    with pipeline.unreadable_as_value_error(dataset.skipped_images):
+        return np.concatenate([images.numpy() for images, _ in dataset])
 
 
 def parity_targets(model):

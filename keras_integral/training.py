@@ -449,18 +449,12 @@ def train(recipe, data_dir, out_dir, verbose=1, callbacks=(), resume=False, over
                 backup_dir, stream_positions=lambda epoch: skipped.stream_positions((epoch - initial_epoch) * steps)
             ),
         ]
-        try:
+        with pipeline.unreadable_as_value_error(skipped, validation_skipped):
             history = model.fit(
                 dataset, epochs=recipe.epochs, steps_per_epoch=steps, validation_data=validation,
                 validation_steps=validation_steps,
                 initial_epoch=initial_epoch, callbacks=all_callbacks, verbose=verbose, shuffle=False,
             )
-        except tf.errors.OpError:
-            for stream, split in ((skipped, recipe.train_images),
-                                  (validation_skipped, recipe.val_images or recipe.train_images)):
-                if stream is not None and stream.error:
-                    raise ValueError(f"{split!r} under {data_dir!r}: {stream.error}") from None
-            raise
         final = os.path.join(out_dir, "model.keras")
         model.save(final + ".tmp.keras")
         os.replace(final + ".tmp.keras", final)

@@ -380,6 +380,9 @@ def test_every_image_unreadable_stops_with_the_folder_and_the_count(tmp_path, tr
     assert ds.skipped_images.error.startswith(expected)
     assert f"5 unreadable file(s) under {tmp_path}" in ds.skipped_images.error
     assert expected in str(error)
+    with pytest.raises(ValueError, match=f"5 unreadable file\\(s\\) under {tmp_path}"):
+        with pipeline.unreadable_as_value_error(ds.skipped_images):
+            next(iter(ds))
 
 
 def test_a_few_unreadable_images_do_not_stop_the_stream(tmp_path):

@@ -264,7 +264,8 @@ def test_overrides_replace_recipe_values(tmp_path):
     ("batch_size: 0\n", ["'batch_size'", "at least 1", "0"]),
     ("learning_rate: .nan\n", ["'learning_rate'", "finite number > 0", "nan"]),
     ("learning_rate: -0.001\n", ["'learning_rate'", "finite number > 0", "-0.001"]),
-    ("method: I1\nepochs: 10\nphase_switch_epoch: 10\n", ["'phase_switch_epoch'", "between 1 and epochs - 1 = 9", "10"]),
+    ("method: I1\nepochs: 10\nphase_switch_epoch: 10\n",
+     ["'phase_switch_epoch'", "between 1 and epochs - 1 = 9", "10"]),
     ("method: I2\nepochs: 10\nphase_switch_epoch: 0\n", ["'phase_switch_epoch'", "between 1", "got 0"]),
 ])  # fmt: skip
 def test_training_numbers_that_hang_crash_or_train_nothing_are_recipe_errors(tmp_path, text, expected):

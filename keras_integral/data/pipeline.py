@@ -39,6 +39,7 @@ model.fit(ds, steps_per_epoch=1000, callbacks=[SkippedImagesReport(ds.skipped_im
 ```
 """
 
+import contextlib
 import os
 import threading
 import warnings
@@ -144,6 +145,30 @@ class SkippedImages:
         with self._lock:
             self.error = message
         raise ValueError(message)
+
+
+@contextlib.contextmanager
+def unreadable_as_value_error(*skipped_images):
+    """Re-raises a stream's stop on unreadable images as its plain `ValueError`.
+
+    Inside `tf.data` (and `fit`) the stop arrives as a
+    `tf.errors.InvalidArgumentError` wrapped in graph context; this gives the
+    caller the message alone (the folder and the count).
+
+    Example:
+
+    ```python
+    with unreadable_as_value_error(ds.skipped_images):
+        for batch in ds: ...
+    ```
+    """
+    try:
+        yield
+    except tf.errors.OpError:
+        for skipped in skipped_images:
+            if skipped is not None and skipped.error:
+                raise ValueError(skipped.error) from None
+        raise
 
 
 class SkippedImagesReport(keras.callbacks.Callback):
