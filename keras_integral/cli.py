@@ -71,7 +71,7 @@ def cmd_evaluate(args):
         raise ValueError(f"{args.recipe}: no validation records (val_annotations) to evaluate on.")
     model = load_model(args.model)
     annotation_file = os.path.join(args.data_dir, recipe.val_annotations) if recipe.dataset == "coco" else None
-    metrics = evaluate(model, records, recipe.dataset, out_dir=args.out, flip_test=not args.no_flip,
+    metrics = evaluate(model, records, recipe.dataset, out_dir=args.out, flip_test=recipe.flip_test and not args.no_flip,
                        batch_size=args.batch_size, annotation_file=annotation_file)
     for key, value in metrics.items():
         if isinstance(value, float):
@@ -232,7 +232,7 @@ def build_parser():
 
     p = commands.add_parser(
         "evaluate", help="evaluate a model on a recipe's validation set",
-        description="Predict the recipe's validation people (flip test by default), map the predictions back "
+        description="Predict the recipe's validation people (flip test unless the recipe says flip_test: false), map the predictions back "
                     "to the original images and compute the data set's metrics: MPII PCKh@0.5/@0.1/AUC, COCO "
                     "OKS AP (+ box-relative PCK), H36M MPJPE / PA-MPJPE. Writes OUT/report.json, a PCK curve "
                     "PNG and a sheet of images with the predicted skeletons.",
@@ -243,7 +243,7 @@ def build_parser():
     p.add_argument("--recipe", required=True, help="recipe YAML naming the validation data")
     p.add_argument("--data-dir", required=True, help="directory the recipe's data paths are relative to")
     p.add_argument("--out", required=True, help="report folder")
-    p.add_argument("--no-flip", action="store_true", help="no flip test")
+    p.add_argument("--no-flip", action="store_true", help="no flip test, whatever the recipe says")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--max-records", type=int, help="evaluate a seeded subset of this many people")
     p.set_defaults(func=cmd_evaluate)

@@ -39,8 +39,7 @@ import os
 import yaml
 
 from keras_integral import skeletons
-from keras_integral.models.pose_model import METHODS_2D
-from keras_integral.models.pose_model import METHODS_3D
+from keras_integral import methods
 
 DATASETS = ("coco", "mpii", "h36m")
 MIX_DATASETS = ("mpii", "coco")
@@ -100,7 +99,7 @@ class Recipe:
     augmentation: str = "paper"  # a name in training.AUGMENTATIONS: "paper", "flip" or "none"
     # Evaluation.
     validate: bool = True  # the validation records after every epoch (val_loss; best.keras monitors it)
-    flip_test: bool = True
+    flip_test: bool = True  # `keras-integral evaluate` averages with the mirrored crop (--no-flip overrides)
 
     @property
     def model_kwargs(self):
@@ -177,9 +176,9 @@ def recipe_from_dict(values, source="<recipe>"):
             _fail(source, key, f"{checked[key]!r} is not one of {[c for c in choices if c is not None]}.")
     recipe = Recipe(**checked)
     is_3d = recipe.depth_bins is not None
-    methods = METHODS_3D if is_3d else METHODS_2D
-    if recipe.method not in methods:
-        _fail(source, "method", f"{recipe.method!r} is not one of {list(methods)} ({'3D' if is_3d else '2D'}).")
+    allowed = methods.METHODS_3D if is_3d else methods.METHODS_2D
+    if recipe.method not in allowed:
+        _fail(source, "method", f"{recipe.method!r} is not one of {list(allowed)} ({'3D' if is_3d else '2D'}).")
     for key in ("train_annotations", "train_images"):
         if not getattr(recipe, key):
             _fail(source, key, "is required (a path relative to the data directory).")
@@ -209,8 +208,9 @@ def _check_training_numbers(source, recipe):
         _fail(source, "learning_rate", f"must be a finite number > 0, got {recipe.learning_rate}.")
     switch = recipe.phase_switch_epoch
     if switch is not None:
-        if recipe.method not in ("I1", "I2", "I3"):
-            _fail(source, "phase_switch_epoch", f"applies to I1, I2, I3 only, not {recipe.method!r}.")
+        if not methods.get(recipe.method).two_phase:
+            two_phase = [m.name for m in methods.METHODS.values() if m.two_phase]
+            _fail(source, "phase_switch_epoch", f"applies to {', '.join(two_phase)} only, not {recipe.method!r}.")
         if not 1 <= switch < recipe.epochs:
             _fail(source, "phase_switch_epoch",
                   f"must be between 1 and epochs - 1 = {recipe.epochs - 1} (the epoch the joint-loss phase "

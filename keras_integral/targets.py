@@ -1,11 +1,9 @@
-"""Heat-map targets for the H1 / H2 / H3 losses, and the input <-> heat-map coordinate maps.
+"""Heat-map targets for the H1 / H2 / H3 losses, from centres in heat-map cells.
 
-One convention everywhere (DESIGN.md): the centre of cell (row i, column j) is
-at `(x=j, y=i)`, in the input crop as in the heat map, and a heat map of width
-`w` over an input of width `W` maps `x_in = (x_hm + 0.5) * W / w - 0.5`. The
-integral layers, these targets and the model's decoding all use it, so a
-Gaussian target's integral is its centre and the arg-max of a one-hot target is
-the nearest cell. (Near the border a Gaussian is truncated and its mean
+The centre of cell (row i, column j) is at `(x=j, y=i)`, as in the integral
+layers, so a Gaussian target's integral is its centre and the arg-max of a
+one-hot target is the nearest cell; keypoints come to cells through the
+model's `KeypointCodec` (codec.py). (Near the border a Gaussian is truncated and its mean
 moves inward; five sigma from it the bias is below 1e-5 cells.)
 
 Targets are built with `keras.ops` from keypoints inside the model's
@@ -28,33 +26,6 @@ from keras import ops
 
 # Axis of the map (in (h, w, d) order) that each coordinate (x, y, z) indexes.
 _AXIS_OF_COORDINATE = (1, 0, 2)
-
-
-def input_to_heatmap(points, input_size, heatmap_size):
-    """Maps `(..., 2|3)` input-crop pixels to heat-map pixels (x and y only; z is passed through).
-
-    Args:
-        points: `(..., 2|3)` `(x, y[, z])` in input pixels.
-        input_size: `(H, W)` of the input crop.
-        heatmap_size: `(h, w)` of the heat map.
-    """
-    return _rescale_xy(points, input_size, heatmap_size)
-
-
-def heatmap_to_input(points, heatmap_size, input_size):
-    """Inverse of `input_to_heatmap`: `(..., 2|3)` heat-map pixels -> input-crop pixels."""
-    return _rescale_xy(points, heatmap_size, input_size)
-
-
-def _rescale_xy(points, from_size, to_size):
-    points = ops.convert_to_tensor(points)
-    sx = to_size[1] / from_size[1]
-    sy = to_size[0] / from_size[0]
-    scale = [sx, sy] + [1.0] * (points.shape[-1] - 2)
-    offset = [0.5 * sx - 0.5, 0.5 * sy - 0.5] + [0.0] * (points.shape[-1] - 2)
-    scale = ops.convert_to_tensor(scale, points.dtype)
-    offset = ops.convert_to_tensor(offset, points.dtype)
-    return points * scale + offset
 
 
 def _squared_offsets(centres, shape):

@@ -43,6 +43,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_integral import methods
 from keras_integral.data import coco
 from keras_integral.data import h36m
 from keras_integral.data import mpii
@@ -430,7 +431,7 @@ def train(recipe, data_dir, out_dir, verbose=1, callbacks=(), resume=False, over
         with strategy.scope():
             optimizer = keras.optimizers.Adam(learning_rate_schedule(recipe, steps))
             model.compile(optimizer=optimizer, jit_compile=recipe.jit_compile)
-        if recipe.method in ("I1", "I2", "I3"):
+        if methods.get(recipe.method).two_phase:
             switch = recipe.phase_switch_epoch
             model.phase = 1 if switch is not None else 2
         monitor = "val_joint_error" if validation is not None else "joint_error"

@@ -151,3 +151,23 @@ def test_export_refuses_an_existing_file_or_a_full_folder_as_out(tmp_path, capsy
     (existing / "other.txt").write_text("keep me")
     code, _, err = run_cli(argv, capsys)
     assert_one_line_error(code, err, "exported", "not empty")
+
+
+@pytest.mark.parametrize("recipe_flip,no_flip,expected", [(True, False, True), (False, False, False),
+                                                          (True, True, False)])
+def test_evaluate_takes_the_flip_test_from_the_recipe(model_and_image, tmp_path, capsys, recipe_flip, no_flip,
+                                                      expected):
+    model, _ = model_and_image
+    assert cli.main(["synth", "--out", str(tmp_path / "data"), "--num", "10", "--image-size", "64",
+                     "--level", "easy"]) == 0
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(
+        "dataset: coco\nskeleton: coco\nmethod: I1\nbackbone: resnet18\ninput_size: [64, 64]\n"
+        "train_annotations: coco/annotations/person_keypoints_train.json\ntrain_images: coco/images\n"
+        "val_annotations: coco/annotations/person_keypoints_val.json\nval_images: coco/images\n"
+        f"flip_test: {str(recipe_flip).lower()}\n"
+    )
+    argv = ["evaluate", model, "--recipe", recipe, "--data-dir", tmp_path / "data", "--out", tmp_path / "eval"]
+    code, _, err = run_cli(argv + (["--no-flip"] if no_flip else []), capsys)
+    assert code == 0, err
+    assert json.loads((tmp_path / "eval" / "report.json").read_text())["settings"]["flip_test"] is expected

@@ -223,7 +223,7 @@ def test_arg_max_methods_keep_the_heat_map_convolution_in_float(coco_records, tm
     float_head = export_lib.export(model, tmp_path / "float_head", **kwargs)["artifacts"]["tflite_int8"]["parity"]
     assert float_head["within_target"] and float_head["mean_px"] <= TARGET["int8"][1]
     # The same export with an int8 last layer, as integral methods get it, misses by whole cells.
-    monkeypatch.setattr(export_lib, "INTEGRAL_METHODS", ("H3",))
+    monkeypatch.setattr(export_lib.litert, "keeps_last_layer_in_float", lambda model: False)
     int8_head = export_lib.export(model, tmp_path / "int8_head", **kwargs)["artifacts"]["tflite_int8"]["parity"]
     assert int8_head["mean_px"] > 4 * TARGET["int8"][1] and not int8_head["within_target"]
 
@@ -263,7 +263,7 @@ def test_uint8_signature_gives_the_float_signature_result(trained, exported):
 
 def test_parity_violation_raises_unless_allowed(trained, tmp_path, monkeypatch):
     model, crops = trained
-    monkeypatch.setattr(export_lib, "FP32_MAX_PX", 0.0)  # no runtime reproduces oneDNN bit for bit
+    monkeypatch.setattr(export_lib.parity, "FP32_MAX_PX", 0.0)  # no runtime reproduces oneDNN bit for bit
     manifest = export_lib.export(model, tmp_path / "allowed", formats="tflite", quantize="fp32",
                                  representative_data=crops, allow_parity_loss=True)
     parity = manifest["artifacts"]["tflite_fp32"]["parity"]

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_integral.models.pose_model import METHODS_2D, METHODS_3D, IntegralPoseModel
+from keras_integral.methods import METHODS_2D, METHODS_3D
+from keras_integral.models.pose_model import IntegralPoseModel
 from tests.harness import pose_batch, run_model_saving_test, run_tflite
 
 SIZE = (64, 64)
@@ -76,7 +77,7 @@ def test_keypoints_are_crop_pixels_and_depth_is_mm(decoding, expected):
     decode = keras.Model(head_out.output, model.output["keypoints"])
     keypoints = decode(volume).numpy()[0, 0]
     np.testing.assert_allclose(keypoints, expected, atol=1e-3)
-    cells = model._to_cells(keypoints[None, None]).numpy()[0, 0]
+    cells = np.asarray(model.codec.encode(keypoints[None, None]))[0, 0]
     np.testing.assert_allclose(cells, [9, 5, 6], atol=1e-4)
 
 

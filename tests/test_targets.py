@@ -1,25 +1,10 @@
-"""Heat-map targets and coordinate maps against NumPy and the integral layers."""
+"""Heat-map targets against NumPy and the integral layers."""
 
 import numpy as np
 import pytest
 
 from keras_integral import targets
 from keras_integral.layers import IntegralRegression2D, IntegralRegression3D
-
-
-def test_heatmap_cell_centre_maps_to_the_centre_of_its_input_pixels():
-    # A 64-wide map over a 256-wide input: cell 0 covers input pixels 0..3, centre 1.5.
-    points = np.array([[[0.0, 0.0], [63.0, 10.0]]], "float32")
-    out = np.asarray(targets.heatmap_to_input(points, (64, 64), (256, 256)))
-    np.testing.assert_allclose(out, [[[1.5, 1.5], [253.5, 41.5]]])
-    back = np.asarray(targets.input_to_heatmap(out, (256, 256), (64, 64)))
-    np.testing.assert_allclose(back, points, atol=1e-5)
-
-
-def test_rectangular_sizes_and_z_pass_through():
-    points = np.array([[[10.0, 20.0, -300.0]]], "float32")
-    hm = np.asarray(targets.input_to_heatmap(points, (256, 192), (64, 48)))
-    np.testing.assert_allclose(hm, [[[(10.5) * 48 / 192 - 0.5, (20.5) * 64 / 256 - 0.5, -300.0]]])
 
 
 # Centres at least 5 sigma from the border: nearer, the blob is truncated and its mean moves inward.

@@ -22,8 +22,8 @@ import pytest
 import keras_integral
 from keras_integral import skeletons
 from keras_integral.models import IntegralPoseModel
-from keras_integral.models.pose_model import METHODS_2D
-from keras_integral.models.pose_model import METHODS_3D
+from keras_integral.methods import METHODS_2D
+from keras_integral.methods import METHODS_3D
 from keras_integral.zoo import ChecksumMismatchError
 from keras_integral.zoo import PresetUnavailableError
 from keras_integral.zoo import UnsafeArchiveError

@@ -22,13 +22,12 @@ from keras_integral.models.backbones.resnet import _STAGE_WIDTHS
 from keras_integral.models.backbones.resnet import RESNET_DEPTHS
 from keras_integral.models.backbones.resnet import residual_block
 from keras_integral.models.heads import DeconvHead
-from keras_integral.models.pose_model import METHODS_2D
-from keras_integral.models.pose_model import METHODS_3D
+from keras_integral import methods
 from keras_integral.models.pose_model import IntegralPoseModel
 
 # Direct regression (R1) has no heat maps to pass from stage to stage.
-MULTISTAGE_METHODS_2D = tuple(m for m in METHODS_2D if m != "R1")
-MULTISTAGE_METHODS_3D = tuple(m for m in METHODS_3D if m != "R1")
+MULTISTAGE_METHODS_2D = tuple(m.name for m in methods.for_dims(2) if m.head == "heatmaps")
+MULTISTAGE_METHODS_3D = tuple(m.name for m in methods.for_dims(3) if m.head == "heatmaps")
 MULTISTAGE_BACKBONES = tuple(f"resnet{d}" for d in RESNET_DEPTHS)
 
 

@@ -9,8 +9,8 @@ The path of a batch, top to bottom:
       -> integral (I*, I1-I3) or arg-max (H1-H3) decoding     layers/
       -> keypoints (b, joints, 2|3): x, y in input-crop pixels, z in mm
          relative to the root; scores (b, joints) in [0, 1]
-    compute_loss: the method's joint and/or heat-map losses    losses.py
-      with targets built from the keypoints                    targets.py
+    compute_loss: the method's joint and/or heat-map losses    models/pose_loss.py
+      (the method's row: methods.py; cells <-> pixels: codec.py)
 
 `model(images)` returns every output the losses need (`heatmaps`, or the
 two-step `x/y/z_marginal`s); `model.predict` returns `keypoints` and `scores`.
@@ -21,12 +21,12 @@ import numbers
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
-from keras_integral import losses
+from keras_integral import methods
 from keras_integral import skeletons
-from keras_integral import targets
+from keras_integral.codec import CONVENTIONS
+from keras_integral.codec import KeypointCodec
 from keras_integral.layers import HeatmapArgmax
 from keras_integral.layers import IntegralRegression2D
 from keras_integral.layers import IntegralRegression3D
@@ -39,145 +39,18 @@ from keras_integral.models.backbones import backbone_stride
 from keras_integral.models.backbones import get_backbone
 from keras_integral.models.heads import DeconvHead
 from keras_integral.models.heads import RegressionHead
+from keras_integral.models.inputs import as_size
+from keras_integral.models.inputs import check_images
+from keras_integral.models.inputs import is_int
+from keras_integral.models.multiworker_fit import MultiWorkerFitMixin
+from keras_integral.models.pose_loss import PoseLoss
 
-METHODS_2D = ("R1", "H1", "H2", "H3", "I*", "I1", "I2", "I3")
-METHODS_3D = ("R1", "H1", "H2", "I*", "I1", "I2")
-# Methods decoded by the integral (soft-argmax) over the heat maps.
-INTEGRAL_METHODS = ("I*", "I1", "I2", "I3")
 SKELETONS_3D = ("h36m", "h36m18")
-# The heat-map loss each method trains with (I1-I3: in phase 1 only).
-HEATMAP_LOSS = {"H1": "H1", "H2": "H2", "H3": "H3", "I1": "H1", "I2": "H2", "I3": "H3"}
-SCORE_MODE = {"H1": "peak", "H3": "sigmoid"}  # every other method: "softmax"
 BACKBONE_STRIDE = 32  # the full ResNets' (the authors' models)
-H3_RADIUS_INPUT_PX = 15.0  # the paper's H3 positive radius, in input pixels
-
-
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _as_size(value, arg):
-    """An int or a pair of ints -> `(height, width)` of Python ints."""
-    if _is_int(value):
-        value = (value, value)
-    try:
-        size = tuple(value)
-    except TypeError:
-        size = ()
-    if len(size) != 2 or not all(_is_int(v) and v > 0 for v in size):
-        raise ValueError(
-            f"`{arg}` must be (height, width) of positive ints, or one positive int for a square, "
-            f"received {value!r}."
-        )
-    return tuple(int(v) for v in size)
-
-
-def _static_images(x):
-    """`(shape, dtype)` of the images in what a caller passes to the model, or None if unknown.
-
-    Understands arrays, tensors (Keras symbolic ones too), `{"images": ...}`,
-    `[images]`, nested lists of numbers and `tf.data.Dataset`s of images or
-    `(images, targets)`. Shapes are static: a traced call's `None` sizes stay `None`.
-    """
-    if isinstance(x, tf.data.Dataset):
-        x = x.element_spec
-        x = x[0] if isinstance(x, (tuple, list)) else x
-    if isinstance(x, dict):
-        x = x.get("images")
-    if isinstance(x, (list, tuple)) and len(x) == 1 and hasattr(x[0], "shape"):
-        x = x[0]
-    if x is None:
-        return None
-    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
-        try:
-            x = np.asarray(x)
-        except (ValueError, TypeError):  # ragged lists: Keras reports them
-            return None
-    shape = x.shape
-    if isinstance(shape, tf.TensorShape):
-        if shape.rank is None:
-            return None
-        shape = shape.as_list()
-    try:
-        dtype = keras.backend.standardize_dtype(x.dtype)
-    except ValueError:  # strings, objects
-        dtype = str(getattr(x.dtype, "name", x.dtype))
-    return tuple(shape), dtype
-
-
-def check_images(x, input_size, name="The model"):
-    """Raises a ValueError saying what is wrong with `x` unless it can be a batch of input crops.
-
-    A model takes `(batch, height, width, 3)` RGB crops in [0, 255], uint8 or
-    float, of exactly its `input_size`; sizes unknown while tracing pass.
-
-    Returns:
-        The static batch size, or None when it is unknown.
-    """
-    found = _static_images(x)
-    if found is None:
-        return None
-    shape, dtype = found
-    height, width = input_size
-    expected = f"expects a batch of RGB crops (batch, {height}, {width}, 3), uint8 or float in [0, 255]"
-    if len(shape) == 3 and tuple(shape) in ((height, width, 3), (height, width, None)):
-        raise ValueError(f"{name} {expected}; received one image of shape {shape}: add a batch axis (images[None]).")
-    if len(shape) != 4:
-        raise ValueError(f"{name} {expected}; received shape {shape} (rank {len(shape)}, not 4).")
-    if shape[3] is not None and shape[3] != 3:
-        hint = ": drop the alpha channel (images[..., :3])" if shape[3] == 4 else ""
-        raise ValueError(f"{name} {expected}; received {shape[3]} channels (shape {shape}){hint}.")
-    if any(s is not None and s != e for s, e in zip(shape[1:3], (height, width))):
-        raise ValueError(
-            f"{name} {expected}; received crops of {shape[1]}x{shape[2]} (shape {shape}): crop and resize "
-            "each person to the input size first (keras_integral.inference.Predictor does, from boxes)."
-        )
-    if not dtype.startswith(("uint", "int", "float", "bfloat")):
-        raise ValueError(f"{name} {expected}; received dtype {dtype}.")
-    return shape[0]
-
-
-DECODINGS = ("centre", "authors")
-
-
-def cells_to_keypoints(cells, decoding, heatmap_size, input_size, depth_bins=None, depth_range_mm=2000.0):
-    """Heat-map cells (and depth bins) -> input-crop pixels (and mm from the root).
-
-    `decoding="centre"` (ours, DESIGN.md): cell j is centred on input pixel
-    `(j + 0.5) * W / w - 0.5`, depth bin d on `((d + 0.5) / D - 0.5) * range`.
-    `decoding="authors"` (their released models, authors-code.md section 1):
-    cell j maps to pixel `j * W / w` and bin d to `(d / D - 0.5) * range`.
-    """
-    if decoding == "centre":
-        xy = targets.heatmap_to_input(cells[..., :2], heatmap_size, input_size)
-        shift = 0.5
-    else:
-        scale = [input_size[1] / heatmap_size[1], input_size[0] / heatmap_size[0]]
-        xy = cells[..., :2] * ops.convert_to_tensor(scale, "float32")
-        shift = 0.0
-    if not depth_bins:
-        return xy
-    depth_mm = ((cells[..., 2:] + shift) / depth_bins - 0.5) * depth_range_mm
-    return ops.concatenate([xy, depth_mm], axis=-1)
-
-
-def keypoints_to_cells(keypoints, decoding, heatmap_size, input_size, depth_bins=None, depth_range_mm=2000.0):
-    """Inverse of `cells_to_keypoints`: the targets of the heat-map losses."""
-    if decoding == "centre":
-        xy = targets.input_to_heatmap(keypoints[..., :2], input_size, heatmap_size)
-        shift = 0.5
-    else:
-        scale = [heatmap_size[1] / input_size[1], heatmap_size[0] / input_size[0]]
-        xy = keypoints[..., :2] * ops.convert_to_tensor(scale, "float32")
-        shift = 0.0
-    if not depth_bins:
-        return xy
-    bins = (keypoints[..., 2:] / depth_range_mm + 0.5) * depth_bins - shift
-    return ops.concatenate([xy, bins], axis=-1)
 
 
 @keras.saving.register_keras_serializable(package="keras_integral")
-class IntegralPoseModel(keras.Model):
+class IntegralPoseModel(MultiWorkerFitMixin, keras.Model):
     """A top-down pose model for one method of the paper, in 2D or 3D.
 
     The method names are the paper's (section 3):
@@ -204,7 +77,7 @@ class IntegralPoseModel(keras.Model):
             e.g. a `keras_hub.models.Backbone` (see `models/backbones/hub.py`
             for the supported ones and the normalisation each gets). A model
             object is used as it is (not copied) and saved with the model.
-        method: str. One of `METHODS_2D` (2D) or `METHODS_3D` (3D).
+        method: str. One of `methods.METHODS_2D` (2D) or `methods.METHODS_3D` (3D).
         skeleton: str. `"coco"`, `"mpii"`, `"h36m"`, `"h36m18"`.
         input_size: `(height, width)` of the input crop in pixels.
         heatmap_size: `(h, w)` of the heat maps. Defaults to `input_size / 4`
@@ -280,11 +153,7 @@ class IntegralPoseModel(keras.Model):
         # === Validation ===
         skeleton_obj = skeletons.get(skeleton)
         is_3d = depth_bins is not None
-        allowed = METHODS_3D if is_3d else METHODS_2D
-        if method not in allowed:
-            raise ValueError(
-                f"Unknown {'3D' if is_3d else '2D'} method {method!r}; expected one of {allowed}."
-            )
+        method_row = methods.get(method, dims=3 if is_3d else 2)
         if is_3d and skeleton_obj.name not in SKELETONS_3D:
             raise ValueError(
                 f"A 3D model (depth_bins={depth_bins}) needs a 3D skeleton, one of {SKELETONS_3D}; "
@@ -294,8 +163,8 @@ class IntegralPoseModel(keras.Model):
             raise ValueError(f"`depth_bins` must be an int >= 2 or None, received {depth_bins!r}.")
         if two_step and not is_3d:
             raise ValueError("`two_step=True` needs a 3D model: give `depth_bins`.")
-        if decoding not in DECODINGS:
-            raise ValueError(f"`decoding` must be one of {DECODINGS}, received {decoding!r}.")
+        if decoding not in CONVENTIONS:
+            raise ValueError(f"`decoding` must be one of {CONVENTIONS}, received {decoding!r}.")
         if phase not in (1, 2):
             raise ValueError(f"`phase` must be 1 or 2, received {phase!r}.")
         if isinstance(integral_scale, bool) or not isinstance(integral_scale, (int, float)) or not integral_scale > 0:
@@ -306,9 +175,9 @@ class IntegralPoseModel(keras.Model):
                 f"`depth_range_mm` must be a finite number of millimetres > 0 (the depth bins' span), "
                 f"received {depth_range_mm!r}."
             )
-        if not _is_int(head_filters) or head_filters < 1:
+        if not is_int(head_filters) or head_filters < 1:
             raise ValueError(f"`head_filters` must be a positive int, received {head_filters!r}.")
-        input_size = _as_size(input_size, "input_size")
+        input_size = as_size(input_size, "input_size")
         if not isinstance(backbone, str) or backbone.startswith(HUB_PREFIX):
             # An object, a saved config or a keras-hub preset: resolved once, kept whole in the config.
             backbone = get_backbone(backbone, (*input_size, 3), weights=backbone_weights)
@@ -320,20 +189,21 @@ class IntegralPoseModel(keras.Model):
                 f"for backbone {backbone!r}."
             )
         features_size = (input_size[0] // stride, input_size[1] // stride)
-        heatmap_size = _as_size(heatmap_size, "heatmap_size") if heatmap_size else None
-        num_deconv = self._num_deconv(method, hourglass, input_size, features_size, heatmap_size)
+        heatmap_size = as_size(heatmap_size, "heatmap_size") if heatmap_size else None
+        num_deconv = self._num_deconv(method_row, hourglass, input_size, features_size, heatmap_size)
         if heatmap_size is None:
             heatmap_size = (features_size[0] * 2**num_deconv, features_size[1] * 2**num_deconv)
         joints = skeleton_obj.num_joints
+        codec = KeypointCodec(input_size, None if method_row.head == "regression" else heatmap_size,
+                              depth_bins, depth_range_mm, decoding)
 
         # === Functional model ===
         images = keras.Input((*input_size, 3), name="images")
         outputs = {}
-        if method == "R1":
+        if method_row.head == "regression":
             net = get_backbone(backbone, (*input_size, 3), weights=backbone_weights)
             normalised = RegressionHead(joints, dims=3 if is_3d else 2, name="head")(net(images))
-            scale = [input_size[1], input_size[0]] + ([depth_range_mm] if is_3d else [])
-            outputs["keypoints"] = normalised * ops.convert_to_tensor(scale, "float32")
+            outputs["keypoints"] = codec.denormalise(normalised)
             # Direct regression has no heat map to measure confidence on.
             outputs["scores"] = ops.ones_like(normalised[..., 0])
         else:
@@ -348,8 +218,7 @@ class IntegralPoseModel(keras.Model):
                     maps = keras.layers.Reshape(
                         (*heatmap_size, depth_bins, joints), name=f"volume_{i}"
                     )(maps)
-                stage = self._decode(maps, method, is_3d, two_step, depth_bins, depth_range_mm,
-                                     input_size, heatmap_size, decoding, i, float(integral_scale))
+                stage = self._decode(maps, method_row, codec, two_step, i, float(integral_scale))
                 prefix = "" if i == last else self._stage_prefix(i)
                 outputs.update({prefix + key: value for key, value in stage.items()})
         backbone_name = backbone if isinstance(backbone, str) else backbone.name
@@ -371,12 +240,13 @@ class IntegralPoseModel(keras.Model):
         self.head_filters = head_filters
         self.decoding = decoding
         self.integral_scale = float(integral_scale)
-        self._joint_loss_fn = losses.JointLoss(joint_loss)
+        self.codec = codec
+        self._pose_loss = PoseLoss(method_row, codec, joint_loss, two_step)
 
     @staticmethod
     def _num_deconv(method, hourglass, input_size, features_size, heatmap_size):
-        if method == "R1" or hourglass:
-            if heatmap_size is not None and hourglass and method != "R1":
+        if method.head == "regression" or hourglass:
+            if heatmap_size is not None and hourglass and method.head != "regression":
                 expected = features_size
                 if heatmap_size != expected:
                     raise ValueError(
@@ -422,42 +292,35 @@ class IntegralPoseModel(keras.Model):
         return f"stage{i}_"
 
     @staticmethod
-    def _decode(maps, method, is_3d, two_step, depth_bins, depth_range_mm, input_size, heatmap_size,
-                decoding, i, integral_scale=1.0):
-        """Heat maps of one stage -> dict of keypoints, scores and the loss inputs."""
+    def _decode(maps, method, codec, two_step, i, integral_scale=1.0):
+        """Heat maps of one stage -> dict of keypoints, scores and the loss inputs.
+
+        `maps`: `(batch, h, w, joints)`, or the volume `(batch, h, w, depth, joints)` in 3D.
+        """
         out = {}
-        uses_heatmap_loss = method in HEATMAP_LOSS
-        integral = method in INTEGRAL_METHODS
+        integral = method.decoder == "integral"
         # The integral's softmax (and the scores) see the logits times `integral_scale`;
         # the heat-map losses see the head's own output.
         logits = maps
         if integral and integral_scale != 1.0:
             logits = keras.layers.Rescaling(integral_scale, name=f"integral_scale_{i}")(maps)
-        if is_3d and two_step:
+        if codec.depth_bins and two_step:
             cells, mx, my, mz = MarginalIntegral3D(name=f"integral_{i}")(logits)
-            if uses_heatmap_loss:
+            if method.outputs_heatmaps:
                 out.update(x_marginal=mx, y_marginal=my, z_marginal=mz)
             if not integral:  # H1/H2 on marginals: arg-max of each marginal
                 argmax = HeatmapArgmax(name=f"argmax_{i}")
                 cells = ops.concatenate([argmax(mx), argmax(my), argmax(mz)], axis=-1)
-        elif is_3d:
-            if integral:
-                cells = IntegralRegression3D(name=f"integral_{i}")(logits)
-            else:
-                cells = HeatmapArgmax(name=f"argmax_{i}")(maps)
-            if uses_heatmap_loss:
-                out["heatmaps"] = maps
         else:
             if integral:
-                cells = IntegralRegression2D(name=f"integral_{i}")(logits)
+                integral_layer = IntegralRegression3D if codec.depth_bins else IntegralRegression2D
+                cells = integral_layer(name=f"integral_{i}")(logits)
             else:
                 cells = HeatmapArgmax(name=f"argmax_{i}")(maps)
-            if uses_heatmap_loss:
+            if method.outputs_heatmaps:
                 out["heatmaps"] = maps
-        out["keypoints"] = cells_to_keypoints(
-            cells, decoding, heatmap_size, input_size, depth_bins, depth_range_mm
-        )
-        out["scores"] = JointConfidence(SCORE_MODE.get(method, "softmax"), name=f"scores_{i}")(logits)
+        out["keypoints"] = codec.decode(cells)
+        out["scores"] = JointConfidence(method.score_mode, name=f"scores_{i}")(logits)
         return out
 
     # === Training ===
@@ -513,105 +376,19 @@ class IntegralPoseModel(keras.Model):
         self.optimizer.build(self.trainable_variables)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        """The method's loss for one batch.
+        """The method's loss for one batch, in the current `phase` (see `models/pose_loss.py`).
 
         Args:
             y: dict with `keypoints` `(batch, joints, 2|3)` in input-crop
                 pixels (and z in mm) and `weights` of the same shape.
             y_pred: the model's outputs on `x`.
         """
-        if not isinstance(y, dict) or "keypoints" not in y or "weights" not in y:
-            raise ValueError(
-                "IntegralPoseModel expects targets {'keypoints': (batch, joints, dims), "
-                f"'weights': (batch, joints, dims)}}, received {type(y).__name__}: {y!r:.200}."
-            )
-        true, weights = ops.cast(y["keypoints"], "float32"), ops.cast(y["weights"], "float32")
-        dims = 3 if self.depth_bins else 2
-        if true.shape[-1] != dims or weights.shape[-1] != dims:
-            raise ValueError(
-                f"This {dims}D model expects keypoints and weights with {dims} coordinates, "
-                f"received {tuple(true.shape)} and {tuple(weights.shape)}."
-            )
-        use_heatmaps = self.method in HEATMAP_LOSS and (self.method.startswith("H") or self.phase == 1)
-        use_joints = self.method in ("R1", "I*") or (self.method in ("I1", "I2", "I3") and self.phase == 2)
-        total = 0.0
-        for prefix in self._stage_prefixes(y_pred):
-            if use_joints:
-                total += self._joint_loss_fn(
-                    self._normalise(true), self._normalise(y_pred[prefix + "keypoints"]), weights
-                )
-            if use_heatmaps:
-                total += self._heatmap_loss(true, weights, y_pred, prefix)
-        return total
-
-    def _stage_prefixes(self, y_pred):
-        stages = sorted({k.split("_")[0] + "_" for k in y_pred if k.startswith("stage")})
-        return stages + [""]
-
-    def _normalise(self, keypoints):
-        """Crop pixels (and mm) -> fractions of the crop size (and of the depth range)."""
-        scale = [1.0 / self.input_size[1], 1.0 / self.input_size[0]]
-        if self.depth_bins:
-            scale.append(1.0 / self.depth_range_mm)
-        return keypoints * ops.convert_to_tensor(scale, "float32")
-
-    def _to_cells(self, keypoints):
-        return keypoints_to_cells(keypoints, self.decoding, self.heatmap_size, self.input_size,
-                                  self.depth_bins, self.depth_range_mm)
-
-    def _heatmap_loss(self, true, weights, y_pred, prefix):
-        kind = HEATMAP_LOSS[self.method]
-        cells = self._to_cells(true)
-        if self.depth_bins and self.two_step:
-            # Strategy 2: each marginal is supervised by its own coordinate's weight.
-            loss_fn = losses.HeatmapSoftmaxCE(from_logits=False)
-            total = 0.0
-            for axis, (key, size) in enumerate(
-                (("x_marginal", self.heatmap_size[1]), ("y_marginal", self.heatmap_size[0]),
-                 ("z_marginal", self.depth_bins))
-            ):
-                centres = cells[..., axis : axis + 1]
-                if kind == "H1":
-                    target = targets.gaussian_maps(centres, (size,), normalize=True)
-                else:
-                    target = targets.onehot_maps(centres, (size,))
-                w = weights[..., axis] * ops.cast(targets.in_map(centres, (size,)), "float32")
-                total += loss_fn(target, y_pred[prefix + key], w)
-            return total / 3.0
-        maps = ops.cast(y_pred[prefix + "heatmaps"], "float32")
-        shape = tuple(maps.shape[1:-1])
-        joint_weight = ops.min(weights, axis=-1)  # a joint counts only where every coordinate is labelled
-        if kind == "H1":
-            return losses.HeatmapMSE()(targets.gaussian_maps(cells, shape), maps, joint_weight)
-        if kind == "H2":
-            joint_weight = joint_weight * ops.cast(targets.in_map(cells, shape), "float32")
-            return losses.HeatmapSoftmaxCE()(targets.onehot_maps(cells, shape), maps, joint_weight)
-        radius = H3_RADIUS_INPUT_PX * self.heatmap_size[1] / self.input_size[1]
-        return losses.HeatmapBCE()(targets.disk_maps(cells, shape, radius), maps, joint_weight)
+        return self._pose_loss(y, y_pred, self.phase)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         for metric in self.pose_metrics:
             metric.update_state(y["keypoints"], y_pred["keypoints"], y["weights"])
-        logs = self.get_metrics_result()
-        if isinstance(self._distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
-            # Keras averages these logs across workers along axis 0, which a scalar lacks
-            # (keras-team/keras#20585): give each a length-1 axis.
-            logs = {name: ops.reshape(value, (1,)) for name, value in logs.items()}
-        return logs
-
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        # Keras 3 builds the optimizer and metrics from the first batch, averaged across replicas with
-        # `strategy.reduce`, which fails on a MultiWorkerMirroredStrategy's per-replica batch
-        # (keras-team/keras#20585). Shapes are all the build needs: take this worker's first replica.
-        strategy = self._distribute_strategy
-        if iterator is not None and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-            for _, _, batches in iterator:
-                data_batch = tf.nest.map_structure(
-                    lambda v: strategy.experimental_local_results(v)[0], next(batches)
-                )
-                break
-            iterator = None
-        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+        return self._metrics_logs(self.get_metrics_result())
 
     # === Inference ===
     # The input check runs in Python on static shapes, before Keras's own: a
