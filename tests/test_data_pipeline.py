@@ -376,13 +376,13 @@ def test_every_image_unreadable_stops_with_the_folder_and_the_count(tmp_path, tr
     ds = pipeline.make_dataset(records, "h36m", (16, 16), training=training, batch_size=2, start_index=start_index)
     batch, error = _first_batch_or_error(ds)
     assert batch is None and isinstance(error, tf.errors.InvalidArgumentError)
-    expected = f"None of the 6 records' images could be read or decoded"
+    expected = "None of the 6 records' images could be read or decoded"
     assert ds.skipped_images.error.startswith(expected)
     assert f"5 unreadable file(s) under {tmp_path}" in ds.skipped_images.error
     assert expected in str(error)
-    with pytest.raises(ValueError, match=f"5 unreadable file\\(s\\) under {tmp_path}"):
-        with pipeline.unreadable_as_value_error(ds.skipped_images):
-            next(iter(ds))
+    with pytest.raises(ValueError, match=f"5 unreadable file\\(s\\) under {tmp_path}"), \
+            pipeline.unreadable_as_value_error(ds.skipped_images):
+        next(iter(ds))
 
 
 def test_a_few_unreadable_images_do_not_stop_the_stream(tmp_path):
