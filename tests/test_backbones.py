@@ -19,8 +19,9 @@ from keras_integral.models.backbones import MobileNetV3Backbone
 from keras_integral.models.backbones import ResNetBackbone
 from keras_integral.models.backbones import backbone_stride
 from keras_integral.models.backbones import get_backbone
+from keras_integral.models.backbones import returns_heatmaps
 from keras_integral.models.backbones.mobilenet import imagenet_weights_file
-from keras_integral.zoo.download import WeightsUnavailableError
+from keras_integral.download import WeightsUnavailableError
 from tests.harness import run_model_saving_test
 from tests.harness import run_tflite
 
@@ -384,3 +385,35 @@ def test_get_backbone_names():
         with pytest.raises(ValueError, match="resnet50.*mobilenetv3_small"):
             get_backbone(bad)
     assert {"resnet18", "resnet152", "hourglass", "mobilenetv3_large"} <= set(BACKBONE_NAMES)
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("resnet18", {}), ("resnet18_stride8", {}), ("resnet34_stride16", {}), ("mobilenetv3_small", {}),
+    ("hourglass1", {"num_channels": 16, "depth": 2, "output_channels": 5}),
+])
+def test_stride_and_heatmaps_are_read_off_the_class_and_match_the_graph(name, kwargs):
+    net = get_backbone(name, (64, 96, 3), **kwargs)
+    outputs = net(np.zeros((1, 64, 96, 3), "float32"))
+    heatmaps = isinstance(outputs, list)
+    maps = outputs[-1] if heatmaps else outputs
+    # The stride measured on the output equals what the name and the object say, without a name test.
+    assert (64 // maps.shape[1], 96 // maps.shape[2]) == (net.output_stride,) * 2 == (backbone_stride(name),) * 2
+    assert backbone_stride(net) == net.output_stride
+    assert returns_heatmaps(name) == returns_heatmaps(net) == net.returns_heatmaps == heatmaps
+    assert heatmaps == (name == "hourglass1")
+
+
+def test_a_plain_keras_model_counts_as_stride_32_features():
+    inputs = keras.Input((64, 64, 3))
+    model = keras.Model(inputs, keras.layers.Conv2D(4, 32, strides=32)(inputs))
+    assert get_backbone(model, (64, 64, 3)) is model
+    assert backbone_stride(model) == 32 and not returns_heatmaps(model)
+
+
+def test_each_backbone_names_the_weights_it_takes(tmp_path):
+    with pytest.raises(ValueError, match=r'mobilenetv3_small must be None, "imagenet" or a local Keras .\.weights\.h5'):
+        MobileNetV3Backbone("small", input_shape=(64, 64, 3), weights=tmp_path / "m.npz")
+    with pytest.raises(ValueError, match=r"hourglass1 must be None or a local Keras .\.weights\.h5"):
+        tiny_hourglass(num_stacks=1, weights="imagenet")
+    with pytest.raises(FileNotFoundError, match="missing.weights.h5"):
+        tiny_hourglass(weights=tmp_path / "missing.weights.h5")

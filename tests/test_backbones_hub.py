@@ -19,7 +19,7 @@ from keras_integral.models.backbones import HubBackbone
 from keras_integral.models.backbones import get_backbone
 from keras_integral.models.backbones.hub import HUB_NORMALISATION
 from keras_integral.recipes import recipe_from_dict
-from keras_integral.zoo.download import WeightsUnavailableError
+from keras_integral.download import WeightsUnavailableError
 from tests.harness import pose_batch
 from tests.harness import run_model_saving_test
 

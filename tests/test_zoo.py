@@ -27,7 +27,7 @@ from keras_integral.methods import METHODS_3D
 from keras_integral.zoo import ChecksumMismatchError
 from keras_integral.zoo import PresetUnavailableError
 from keras_integral.zoo import UnsafeArchiveError
-from keras_integral.zoo import download
+from keras_integral import download
 from keras_integral.zoo import pack_preset
 from keras_integral.zoo import registry
 from keras_integral.zoo import save_preset
@@ -110,7 +110,7 @@ def test_round_trip_local_folder(trained):
 def test_round_trip_file_url_then_cache_hit(trained, cache, monkeypatch):
     url = trained["archive"].resolve().as_uri()
     assert trained["sha256"] == sha256_of(trained["archive"])
-    model = IntegralPoseModel.from_preset(url, sha256=trained["sha256"])
+    model = keras_integral.from_preset(url, sha256=trained["sha256"])
     assert_same_predictions(model, trained)
     assert cache_entries(cache) == [trained["sha256"]]  # no leftovers from the download
 

@@ -7,8 +7,8 @@ every file, and each artifact's measured parity.
 import os
 
 from keras_integral import skeletons
+from keras_integral.download import sha256_file
 from keras_integral.version import __version__
-from keras_integral.zoo.download import sha256_file
 
 
 def build_manifest(model, artifacts, crops, margin, out_dir):

@@ -13,14 +13,11 @@ Everything but the graph (decoding, losses, phases, compile, predict,
 serialisation) is `IntegralPoseModel`'s.
 """
 
-import re
-
 import keras
 
 from keras_integral.models.backbones import get_backbone
-from keras_integral.models.backbones.resnet import _STAGE_WIDTHS
-from keras_integral.models.backbones.resnet import RESNET_DEPTHS
-from keras_integral.models.backbones.resnet import residual_block
+from keras_integral.models.backbones.resnet import residual_stage
+from keras_integral.models.backbones.resnet_layout import RESNET_DEPTHS
 from keras_integral.models.heads import DeconvHead
 from keras_integral import methods
 from keras_integral.models.pose_model import IntegralPoseModel
@@ -121,8 +118,7 @@ class MultiStagePoseModel(IntegralPoseModel):
                 f"Unknown multi-stage method {method!r}; expected one of {allowed} "
                 "(heat-map methods: each stage passes its heat maps to the next)."
             )
-        resnet = re.fullmatch(r"resnet(\d+)", str(backbone).lower())
-        if not resnet or int(resnet.group(1)) not in RESNET_DEPTHS:
+        if str(backbone).lower() not in MULTISTAGE_BACKBONES:
             raise ValueError(
                 f"MultiStagePoseModel shares a ResNet's conv3 features between stages; `backbone` "
                 f"must be one of {MULTISTAGE_BACKBONES}, received backbone={backbone!r}."
@@ -156,14 +152,11 @@ class MultiStagePoseModel(IntegralPoseModel):
         trunk = keras.Model(net.input, [net.pyramid_outputs["P3"], net.output], name=net.name)
         conv3, conv5 = trunk(images)
         stage_maps = [DeconvHead(channels, num_deconv=num_deconv, filters=head_filters, name="head")(conv5)]
-        kind, blocks = RESNET_DEPTHS[net.depth]
         for s in range(2, self.num_stages + 1):
             previous = _to_resolution(stage_maps[-1], conv3.shape[1:3], name=f"stage{s}_heatmap_resize")
             x = keras.layers.Concatenate(name=f"stage{s}_concat")([conv3, previous])
             for layer in (3, 4):  # torchvision's layer3 and layer4 (conv4, conv5)
-                for b in range(blocks[layer - 1]):
-                    x = residual_block(x, kind, _STAGE_WIDTHS[layer - 1], strides=2 if b == 0 else 1,
-                               name=f"stage{s}_layer{layer}_{b}")
+                x = residual_stage(x, net.depth, layer, name=f"stage{s}_layer{layer}")
             head = DeconvHead(channels, num_deconv=num_deconv, filters=head_filters, name=f"stage{s}_head")
             stage_maps.append(head(x))
         return stage_maps

@@ -37,6 +37,7 @@ from keras_integral.metrics.streaming import PCK
 from keras_integral.models.backbones import HUB_PREFIX
 from keras_integral.models.backbones import backbone_stride
 from keras_integral.models.backbones import get_backbone
+from keras_integral.models.backbones import returns_heatmaps
 from keras_integral.models.heads import DeconvHead
 from keras_integral.models.heads import RegressionHead
 from keras_integral.models.inputs import as_size
@@ -46,7 +47,6 @@ from keras_integral.models.multiworker_fit import MultiWorkerFitMixin
 from keras_integral.models.pose_loss import PoseLoss
 
 SKELETONS_3D = ("h36m", "h36m18")
-BACKBONE_STRIDE = 32  # the full ResNets' (the authors' models)
 
 
 @keras.saving.register_keras_serializable(package="keras_integral")
@@ -181,7 +181,7 @@ class IntegralPoseModel(MultiWorkerFitMixin, keras.Model):
         if not isinstance(backbone, str) or backbone.startswith(HUB_PREFIX):
             # An object, a saved config or a keras-hub preset: resolved once, kept whole in the config.
             backbone = get_backbone(backbone, (*input_size, 3), weights=backbone_weights)
-        hourglass = isinstance(backbone, str) and backbone.lower().startswith("hourglass")
+        heatmap_backbone = returns_heatmaps(backbone)
         stride = backbone_stride(backbone)
         if any(s % stride for s in input_size):
             raise ValueError(
@@ -190,7 +190,7 @@ class IntegralPoseModel(MultiWorkerFitMixin, keras.Model):
             )
         features_size = (input_size[0] // stride, input_size[1] // stride)
         heatmap_size = as_size(heatmap_size, "heatmap_size") if heatmap_size else None
-        num_deconv = self._num_deconv(method_row, hourglass, input_size, features_size, heatmap_size)
+        num_deconv = self._num_deconv(method_row, heatmap_backbone, input_size, features_size, heatmap_size)
         if heatmap_size is None:
             heatmap_size = (features_size[0] * 2**num_deconv, features_size[1] * 2**num_deconv)
         joints = skeleton_obj.num_joints
@@ -244,14 +244,14 @@ class IntegralPoseModel(MultiWorkerFitMixin, keras.Model):
         self._pose_loss = PoseLoss(method_row, codec, joint_loss, two_step)
 
     @staticmethod
-    def _num_deconv(method, hourglass, input_size, features_size, heatmap_size):
-        if method.head == "regression" or hourglass:
-            if heatmap_size is not None and hourglass and method.head != "regression":
+    def _num_deconv(method, heatmap_backbone, input_size, features_size, heatmap_size):
+        if method.head == "regression" or heatmap_backbone:
+            if heatmap_size is not None and heatmap_backbone and method.head != "regression":
                 expected = features_size
                 if heatmap_size != expected:
                     raise ValueError(
-                        f"A hourglass backbone predicts heat maps of input_size / 4 = {expected}; "
-                        f"received heatmap_size={heatmap_size}."
+                        f"The backbone (a hourglass) predicts the heat maps itself, at its output stride: "
+                        f"{expected}; received heatmap_size={heatmap_size}."
                     )
             return 0
         if heatmap_size is None:  # stride-4 heat maps: three deconvolutions on a stride-32 ResNet
@@ -277,7 +277,7 @@ class IntegralPoseModel(MultiWorkerFitMixin, keras.Model):
         One stage for a ResNet or MobileNet, one per stack for a hourglass.
         Called before `keras.Model.__init__`; `MultiStagePoseModel` overrides it.
         """
-        if str(backbone).lower().startswith("hourglass"):
+        if returns_heatmaps(backbone):
             net = get_backbone(
                 backbone, images.shape[1:], weights=backbone_weights, output_channels=channels
             )
@@ -446,10 +446,3 @@ class IntegralPoseModel(MultiWorkerFitMixin, keras.Model):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
-
-    @classmethod
-    def from_preset(cls, preset, sha256=None):
-        """Loads a preset: registry name, folder or URL (see `keras_integral.zoo.from_preset`)."""
-        from keras_integral.zoo import from_preset  # the zoo imports this module
-
-        return from_preset(preset, sha256=sha256)

@@ -1,13 +1,16 @@
-"""The model zoo: presets (save, pack, load from a name, folder or URL), the registry, the cache.
+"""The model zoo: presets (save, pack, load from a name, folder or URL), the registry, the converter.
 
 | file | what |
 |---|---|
 | `preset.py` | `save_preset`, `load_preset`, `pack_preset`, `from_preset` |
 | `registry.py`, `presets.json` | preset names, URLs, metrics; `list_presets`, `info`, `download` |
-| `download.py` | cache (`$KERAS_INTEGRAL_HOME`), SHA-256, safe atomic extraction and placement |
-| `pth.py` | `torch.save` files read without torch, with a tensors-only unpickler |
-| `torchvision.py` | torchvision's ImageNet ResNet checkpoints (URLs, hashes) -> `ResNetBackbone` |
 | `convert_official.py` | the authors' PyTorch checkpoints -> a preset |
+
+The zoo imports the models, never the other way. What both use lives
+below both: the cache (`keras_integral/download.py`: `$KERAS_INTEGRAL_HOME`,
+SHA-256, safe atomic extraction and placement), `torch.save` files read
+without torch (`keras_integral/pth.py`), and torchvision's ImageNet ResNet
+checkpoints -> `ResNetBackbone` (`models/backbones/torchvision.py`).
 
 The CLI (`keras-integral zoo list | download | info | convert`) calls
 `registry.list_presets()`, `registry.download(name)`, `registry.info(name)`
@@ -19,10 +22,11 @@ Example:
 >>> model = keras_integral.from_preset("path/to/preset_dir")  # doctest: +SKIP
 """
 
-from keras_integral.zoo.download import ChecksumMismatchError  # noqa: F401
-from keras_integral.zoo.download import PresetUnavailableError  # noqa: F401
-from keras_integral.zoo.download import UnsafeArchiveError  # noqa: F401
-from keras_integral.zoo.download import WeightsUnavailableError  # noqa: F401
+# The cache's errors, where a zoo user looks for them.
+from keras_integral.download import ChecksumMismatchError  # noqa: F401
+from keras_integral.download import PresetUnavailableError  # noqa: F401
+from keras_integral.download import UnsafeArchiveError  # noqa: F401
+from keras_integral.download import WeightsUnavailableError  # noqa: F401
 from keras_integral.zoo.preset import from_preset  # noqa: F401
 from keras_integral.zoo.preset import load_preset  # noqa: F401
 from keras_integral.zoo.preset import pack_preset  # noqa: F401

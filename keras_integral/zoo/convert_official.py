@@ -27,8 +27,8 @@ come from the state dict; `K` from `skeleton`, `D = channels / K`; the input
 size is an argument (their challenge default 384x288).
 
 The file is read without torch and without running code from it
-(`zoo/pth.py`); the backbone's tensors map as torchvision's do
-(`zoo/torchvision.py`).
+(`keras_integral/pth.py`); the backbone's tensors map as torchvision's do
+(`models/backbones/torchvision.py`).
 
 Example:
 
@@ -43,12 +43,12 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_integral import pth
 from keras_integral import skeletons
-from keras_integral.models.pose_model import BACKBONE_STRIDE
+from keras_integral.download import sha256_file
+from keras_integral.models.backbones import backbone_stride
+from keras_integral.models.backbones import torchvision
 from keras_integral.models.pose_model import IntegralPoseModel
-from keras_integral.zoo import pth
-from keras_integral.zoo import torchvision
-from keras_integral.zoo.download import sha256_file
 from keras_integral.zoo.preset import save_preset
 
 AUTHORS_LICENCE = "MIT, (c) Microsoft 2017 (github.com/JimmySuen/integral-human-pose)"
@@ -130,15 +130,16 @@ def network_config(state, input_size=(384, 288), skeleton="h36m18", depth_range_
             f"skeleton {skeleton!r}; pass the skeleton the checkpoint was trained with."
         )
     input_size = tuple(int(s) for s in input_size)
-    if any(s % BACKBONE_STRIDE for s in input_size):
-        raise ValueError(f"`input_size` {input_size} must be multiples of {BACKBONE_STRIDE} (their ResNet).")
+    stride = backbone_stride(f"resnet{depth}")
+    if any(s % stride for s in input_size):
+        raise ValueError(f"`input_size` {input_size} must be multiples of {stride} (their ResNet).")
     scale = 2**num_deconv
     return {
         "backbone": f"resnet{depth}",
         "method": "I*",
         "skeleton": skeleton,
         "input_size": input_size,
-        "heatmap_size": (input_size[0] // BACKBONE_STRIDE * scale, input_size[1] // BACKBONE_STRIDE * scale),
+        "heatmap_size": (input_size[0] // stride * scale, input_size[1] // stride * scale),
         "depth_bins": channels // joints,
         "depth_range_mm": float(depth_range_mm),
         "head_filters": filters,

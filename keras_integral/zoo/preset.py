@@ -9,7 +9,7 @@ A preset folder holds (the keras-hub layout):
 
 `from_preset` takes a registry name, a preset folder, or an `https://` /
 `file://` URL of a `.tar.gz` made by `pack_preset`; downloads go through the
-cache of `download.py`. Loading checks the weights against `weights_sha256`
+cache of `keras_integral/download.py`. Loading checks the weights against `weights_sha256`
 (and the config against `config_sha256`, which presets saved before it
 lack), deserialises the config in Keras safe mode, and refuses a weights file
 whose variables are not exactly the model's (count and shapes, one to one).
@@ -36,8 +36,8 @@ from pathlib import Path
 import h5py
 import keras
 
+from keras_integral import download
 from keras_integral import models  # noqa: F401  (registers the serialisable classes)
-from keras_integral.zoo import download
 from keras_integral.zoo import registry
 from keras_integral.version import __version__
 

@@ -22,10 +22,10 @@ import functools
 import json
 from pathlib import Path
 
-from keras_integral.zoo.download import PresetUnavailableError
-from keras_integral.zoo.download import cache_dir
-from keras_integral.zoo.download import check_sha256
-from keras_integral.zoo.download import fetch
+from keras_integral.download import PresetUnavailableError
+from keras_integral.download import cache_dir
+from keras_integral.download import check_sha256
+from keras_integral.download import fetch
 
 REGISTRY_FILE = Path(__file__).with_name("presets.json")
 

@@ -12,8 +12,13 @@
 | `keras_hub:<preset>`, a `keras_hub.models.Backbone` | `HubBackbone` | `(b, H/32, W/32, channels)` |
 
 `weights="imagenet"`: torchvision's ImageNet checkpoints for the ResNets
-(`zoo/torchvision.py`), Keras Applications' for the MobileNets; a keras-hub
+(`models/backbones/torchvision.py`), Keras Applications' for the MobileNets; a keras-hub
 preset carries its own. The hourglass trains from scratch (the paper's).
+
+Every class derives from `Backbone` (`base.py`: normalisation, weights,
+config); what a pose model needs to know is on the class, not in its name:
+`output_stride` and `returns_heatmaps` (read for a name, before building,
+by `backbone_stride` and `returns_heatmaps`).
 
 Example:
 
@@ -26,19 +31,18 @@ import re
 
 import keras
 
+from keras_integral.models.backbones.base import Backbone
 from keras_integral.models.backbones.hourglass import HourglassBackbone
 from keras_integral.models.backbones.hub import HUB_PREFIX
 from keras_integral.models.backbones.hub import HubBackbone
 from keras_integral.models.backbones.hub import check_feature_map
 from keras_integral.models.backbones.hub import is_hub_backbone
 from keras_integral.models.backbones.mobilenet import MobileNetV3Backbone
-from keras_integral.models.backbones.resnet import RESNET_DEPTHS
 from keras_integral.models.backbones.resnet import ResNetBackbone
-from keras_integral.models.backbones.resnet import output_stride
+from keras_integral.models.backbones.resnet_layout import RESNET_DEPTHS
 
 # ResNet name suffix -> residual stages kept (the stride-32 ResNet keeps all four).
 _RESNET_STAGES = {"": 4, "_stride16": 3, "_stride8": 2}
-HOURGLASS_STRIDE = 4
 
 BACKBONE_NAMES = (
     *(f"resnet{d}" for d in RESNET_DEPTHS),
@@ -50,6 +54,44 @@ BACKBONE_NAMES = (
     "mobilenetv3_large",
     f"{HUB_PREFIX}<preset>",
 )
+
+
+def resolve_name(name):
+    """The class and constructor arguments a backbone name stands for; nothing is built.
+
+    Args:
+        name: one of `BACKBONE_NAMES` (case-insensitive but for the preset
+            after `"keras_hub:"`).
+
+    Returns:
+        `(class, arguments)`, e.g. `(ResNetBackbone, {"depth": 18,
+        "num_stages": 2})` for `"resnet18_stride8"`, `(HubBackbone,
+        {"preset": ...})` for a keras-hub preset.
+
+    Raises:
+        ValueError: unknown name (the message lists the allowed names).
+
+    Example:
+
+    >>> resolve_name("hourglass4")
+    (<class 'keras_integral.models.backbones.hourglass.HourglassBackbone'>, {'num_stacks': 4})
+    """
+    if str(name).startswith(HUB_PREFIX):
+        return HubBackbone, {"preset": str(name)[len(HUB_PREFIX):]}
+    name_str = str(name).lower()
+    resnet = re.fullmatch(r"resnet(\d+)(_stride8|_stride16)?", name_str)
+    if resnet and int(resnet.group(1)) in RESNET_DEPTHS:
+        return ResNetBackbone, {"depth": int(resnet.group(1)), "num_stages": _RESNET_STAGES[resnet.group(2) or ""]}
+    hourglass = re.fullmatch(r"hourglass([1-9]\d*)?", name_str)
+    if hourglass:
+        return HourglassBackbone, {"num_stacks": int(hourglass.group(1) or 2)}
+    mobilenet = re.fullmatch(r"mobilenetv3_(small|large)", name_str)
+    if mobilenet:
+        return MobileNetV3Backbone, {"variant": mobilenet.group(1)}
+    raise ValueError(
+        f"Unknown backbone name {name!r}; expected one of {', '.join(BACKBONE_NAMES)}, "
+        "or a keras.Model (e.g. a keras_hub.models.Backbone)."
+    )
 
 
 def get_backbone(name, input_shape=(None, None, 3), **kwargs):
@@ -87,56 +129,56 @@ def get_backbone(name, input_shape=(None, None, 3), **kwargs):
     """
     if isinstance(name, dict):
         name = keras.saving.deserialize_keras_object(name)
-    if isinstance(name, keras.Model) or str(name).startswith(HUB_PREFIX):
-        if kwargs.get("weights") is not None:
-            raise ValueError(
-                f"`weights` applies to the backbones built by name; backbone {_describe(name)} comes "
-                f"with its own weights, received weights={kwargs['weights']!r}."
-            )
-        if isinstance(name, str):
-            return HubBackbone.from_preset(name[len(HUB_PREFIX):], input_shape)
+    if isinstance(name, keras.Model):
+        _check_no_weights(name, kwargs)
         if is_hub_backbone(name):
             return HubBackbone(name, input_shape)
         if not isinstance(name, HubBackbone):  # checked when built
             check_feature_map(name(keras.Input(input_shape)), input_shape, _describe(name))
         return name
-    name_str = str(name).lower()
-    resnet = re.fullmatch(r"resnet(\d+)(_stride8|_stride16)?", name_str)
-    if resnet and int(resnet.group(1)) in RESNET_DEPTHS:
-        return ResNetBackbone(
-            depth=int(resnet.group(1)), num_stages=_RESNET_STAGES[resnet.group(2) or ""],
-            input_shape=input_shape, **kwargs
-        )
-    hourglass = re.fullmatch(r"hourglass([1-9]\d*)?", name_str)
-    if hourglass:
-        stacks = int(hourglass.group(1) or 2)
-        return HourglassBackbone(num_stacks=stacks, input_shape=input_shape, **kwargs)
-    mobilenet = re.fullmatch(r"mobilenetv3_(small|large)", name_str)
-    if mobilenet:
-        return MobileNetV3Backbone(
-            variant=mobilenet.group(1), input_shape=input_shape, **kwargs
-        )
-    raise ValueError(
-        f"Unknown backbone name {name!r}; expected one of {', '.join(BACKBONE_NAMES)}, "
-        "or a keras.Model (e.g. a keras_hub.models.Backbone)."
-    )
+    cls, config = resolve_name(name)
+    if cls is HubBackbone:  # a keras-hub preset, built by keras-hub
+        _check_no_weights(name, kwargs)
+        return HubBackbone.from_preset(config["preset"], input_shape)
+    return cls(input_shape=input_shape, **config, **kwargs)
 
 
-def backbone_stride(name):
-    """Output stride of the backbone `name`: 4 for a hourglass (its heat maps), 8, 16 or 32 for a ResNet.
+def backbone_stride(backbone):
+    """Output stride of a backbone, by name (nothing is built) or object: its `output_stride`.
+
+    4 for a hourglass (its heat maps), 8, 16 or 32 for a ResNet, 32 for the
+    rest: a model that is no `Backbone` passed `get_backbone`'s stride-32 check.
 
     Example:
 
     >>> backbone_stride("resnet18"), backbone_stride("resnet18_stride8"), backbone_stride("hourglass2")
     (32, 8, 4)
     """
-    name_str = str(name).lower()
-    if name_str.startswith("hourglass"):
-        return HOURGLASS_STRIDE
-    resnet = re.fullmatch(r"resnet\d+(_stride8|_stride16)?", name_str)
-    if resnet:
-        return output_stride(_RESNET_STAGES[resnet.group(1) or ""])
-    return 32
+    if isinstance(backbone, keras.Model):
+        return backbone.output_stride if isinstance(backbone, Backbone) else Backbone.output_stride
+    cls, config = resolve_name(backbone)
+    return cls.stride_for(**config)
+
+
+def returns_heatmaps(backbone):
+    """Whether a backbone (name or object) returns heat maps itself, one per stack, so no head follows.
+
+    Example:
+
+    >>> returns_heatmaps("hourglass2"), returns_heatmaps("resnet50")
+    (True, False)
+    """
+    if isinstance(backbone, keras.Model):
+        return isinstance(backbone, Backbone) and backbone.returns_heatmaps
+    return resolve_name(backbone)[0].returns_heatmaps
+
+
+def _check_no_weights(backbone, kwargs):
+    if kwargs.get("weights") is not None:
+        raise ValueError(
+            f"`weights` applies to the backbones built by name; backbone {_describe(backbone)} comes "
+            f"with its own weights, received weights={kwargs['weights']!r}."
+        )
 
 
 def _describe(backbone):
@@ -146,10 +188,13 @@ def _describe(backbone):
 __all__ = [
     "BACKBONE_NAMES",
     "HUB_PREFIX",
+    "Backbone",
     "backbone_stride",
     "HourglassBackbone",
     "HubBackbone",
     "MobileNetV3Backbone",
     "ResNetBackbone",
     "get_backbone",
+    "resolve_name",
+    "returns_heatmaps",
 ]

@@ -20,8 +20,8 @@ Example:
 
 import keras
 
-from keras_integral.models.backbones.resnet import image_normalization
-from keras_integral.models.backbones.resnet import load_backbone_weights
+from keras_integral.models.backbones.base import Backbone
+from keras_integral.models.backbones.base import image_normalization
 
 # Paper section 5: the hourglass is trained from scratch, initialised N(0, 0.001).
 _STDDEV = 0.001
@@ -74,7 +74,7 @@ def _hourglass(x, level, filters, name):
 
 
 @keras.saving.register_keras_serializable(package="keras_integral")
-class HourglassBackbone(keras.Model):
+class HourglassBackbone(Backbone):
     """Stacked hourglass: image -> one heat-map logit tensor per stack.
 
     Input is RGB in `[0, 255]`, normalised inside with the ImageNet
@@ -107,7 +107,8 @@ class HourglassBackbone(keras.Model):
     Output shape:
         A list of `num_stacks` tensors `(batch, height / 4, width / 4,
         output_channels)`, raw logits; the last one is the final
-        prediction, all of them are supervised.
+        prediction, all of them are supervised (`returns_heatmaps`,
+        `output_stride` 4).
 
     Example:
 
@@ -120,6 +121,10 @@ class HourglassBackbone(keras.Model):
         Newell, Yang, Deng, "Stacked Hourglass Networks for Human Pose
         Estimation", ECCV 2016.
     """
+
+    # The stem's conv 7x7/2 and max-pool 2x2; every hourglass returns to that resolution.
+    output_stride = 4
+    returns_heatmaps = True
 
     def __init__(
         self,
@@ -147,13 +152,8 @@ class HourglassBackbone(keras.Model):
                 "`num_channels` must be even (residuals use half of it "
                 f"inside); received num_channels={num_channels}."
             )
-        input_shape = tuple(input_shape)
-        if len(input_shape) != 3 or input_shape[-1] != 3:
-            raise ValueError(
-                "`input_shape` must be (height, width, 3) for RGB images; "
-                f"received input_shape={input_shape!r}."
-            )
-        multiple = 4 * 2**depth
+        input_shape = self.image_input_shape(input_shape)
+        multiple = self.output_stride * 2**depth
         for size in input_shape[:2]:
             if size is not None and size % multiple:
                 raise ValueError(
@@ -196,6 +196,7 @@ class HourglassBackbone(keras.Model):
         super().__init__(
             inputs=inputs,
             outputs=outputs,
+            input_shape=input_shape,
             name=name or f"hourglass{num_stacks}",
             **kwargs,
         )
@@ -205,9 +206,7 @@ class HourglassBackbone(keras.Model):
         self.num_channels = num_channels
         self.output_channels = output_channels
         self.depth = depth
-        self.image_shape = input_shape
-        if weights is not None:
-            load_backbone_weights(self, weights)
+        self.load_pretrained(weights)
 
     def call(self, inputs, training=None, mask=None):
         outputs = super().call(inputs, training=training, mask=mask)
@@ -217,15 +216,9 @@ class HourglassBackbone(keras.Model):
 
     def get_config(self):
         return {
-            "name": self.name,
-            "trainable": self.trainable,
+            **super().get_config(),
             "num_stacks": self.num_stacks,
             "num_channels": self.num_channels,
             "output_channels": self.output_channels,
             "depth": self.depth,
-            "input_shape": self.image_shape,
         }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)

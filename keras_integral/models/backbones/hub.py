@@ -55,11 +55,12 @@ import math
 
 import keras
 
-from keras_integral.models.backbones.resnet import IMAGENET_MEAN
-from keras_integral.models.backbones.resnet import IMAGENET_STD
+from keras_integral.download import WeightsUnavailableError
+from keras_integral.models.backbones.base import IMAGENET_MEAN
+from keras_integral.models.backbones.base import IMAGENET_STD
+from keras_integral.models.backbones.base import Backbone
 
 HUB_PREFIX = "keras_hub:"
-FEATURE_STRIDE = 32  # what the deconvolution heads are built for
 
 # x * scale + offset on RGB in [0, 255].
 _IMAGENET = ([1.0 / s for s in IMAGENET_STD], [-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD)])
@@ -89,7 +90,7 @@ def import_keras_hub():
 
 
 @keras.saving.register_keras_serializable(package="keras_integral")
-class HubBackbone(keras.Model):
+class HubBackbone(Backbone):
     """A keras-hub image backbone behind its own normalisation; RGB `[0, 255]` in, stride-32 features out.
 
     Args:
@@ -131,7 +132,7 @@ class HubBackbone(keras.Model):
         if not isinstance(backbone, keras.Model):
             raise ValueError(f"`backbone` must be a keras-hub Backbone, received {type(backbone).__name__}.")
         kind = type(backbone).__name__
-        input_shape = tuple(input_shape)
+        input_shape = self.image_input_shape(input_shape)
         try:
             probe = backbone(keras.Input(input_shape))
         except (TypeError, ValueError) as e:
@@ -152,11 +153,12 @@ class HubBackbone(keras.Model):
         inputs = keras.Input(shape=input_shape, name="image")
         normalised = keras.layers.Rescaling(scale, offset, name="hub_normalisation")(inputs)
         features = backbone(normalised)
-        super().__init__(inputs=inputs, outputs=features, name=name or f"hub_{backbone.name}", **kwargs)
+        super().__init__(
+            inputs=inputs, outputs=features, input_shape=input_shape, name=name or f"hub_{backbone.name}", **kwargs
+        )
 
         # === Config ===
         self.backbone = backbone
-        self.image_shape = input_shape
         self.scale = scale
         self.offset = offset
 
@@ -170,8 +172,6 @@ class HubBackbone(keras.Model):
                 preset folder works without a network).
         """
         keras_hub = import_keras_hub()
-        from keras_integral.zoo.download import WeightsUnavailableError  # the zoo imports the models
-
         try:
             backbone = keras_hub.models.Backbone.from_preset(preset)
         except Exception as e:
@@ -192,17 +192,11 @@ class HubBackbone(keras.Model):
 
     def get_config(self):
         return {
-            "name": self.name,
-            "trainable": self.trainable,
+            **super().get_config(),
             "backbone": keras.saving.serialize_keras_object(self.backbone),
-            "input_shape": self.image_shape,
             "scale": self.scale,
             "offset": self.offset,
         }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
 
 def is_hub_backbone(model):
@@ -218,18 +212,22 @@ def _per_channel(value, arg):
 
 
 def check_feature_map(features, input_shape, what):
-    """Raises unless `features` is one `(batch, H/32, W/32, channels)` map of `input_shape` images."""
+    """Raises unless `features` is one `(batch, H/32, W/32, channels)` map of `input_shape` images.
+
+    The stride is `Backbone.output_stride`, what the deconvolution heads are built for.
+    """
+    stride = Backbone.output_stride
     shapes = [tuple(t.shape) for t in keras.tree.flatten(features)]
     if len(shapes) != 1 or len(shapes[0]) != 4:
         raise ValueError(
             f"{what} returns {shapes}, not one (batch, height, width, channels) feature map; the pose "
-            f"heads need a stride-{FEATURE_STRIDE} map (keras-hub classes that give one: "
+            f"heads need a stride-{stride} map (keras-hub classes that give one: "
             f"{sorted(HUB_NORMALISATION)})."
         )
     for axis, size in enumerate(input_shape[:2]):
         out = shapes[0][1 + axis]
-        if size is not None and out != math.ceil(size / FEATURE_STRIDE):
+        if size is not None and out != math.ceil(size / stride):
             raise ValueError(
                 f"{what} maps {tuple(input_shape[:2])} images to {shapes[0][1:3]} features, not "
-                f"stride {FEATURE_STRIDE}; the pose heads need a stride-{FEATURE_STRIDE} map."
+                f"stride {stride}; the pose heads need a stride-{stride} map."
             )

@@ -25,7 +25,8 @@ import warnings
 
 import keras
 
-from keras_integral.models.backbones.resnet import load_backbone_weights
+from keras_integral.download import WeightsUnavailableError
+from keras_integral.models.backbones.base import Backbone
 
 _APPLICATIONS = {
     "small": keras.applications.MobileNetV3Small,
@@ -34,7 +35,7 @@ _APPLICATIONS = {
 
 
 @keras.saving.register_keras_serializable(package="keras_integral")
-class MobileNetV3Backbone(keras.Model):
+class MobileNetV3Backbone(Backbone):
     """MobileNetV3 feature extractor (stride 32), RGB `[0, 255]` in.
 
     The layers are Keras Applications' own (names included), built on this
@@ -82,12 +83,7 @@ class MobileNetV3Backbone(keras.Model):
                 f"`variant` must be one of {sorted(_APPLICATIONS)}; "
                 f"received variant={variant!r}."
             )
-        input_shape = tuple(input_shape)
-        if len(input_shape) != 3 or input_shape[-1] != 3:
-            raise ValueError(
-                "`input_shape` must be (height, width, 3) for RGB images; "
-                f"received input_shape={input_shape!r}."
-            )
+        input_shape = self.image_input_shape(input_shape)
 
         # === Functional Model ===
         inputs = keras.Input(shape=input_shape, name="image")
@@ -95,27 +91,25 @@ class MobileNetV3Backbone(keras.Model):
         super().__init__(
             inputs=inputs,
             outputs=application.output,
+            input_shape=input_shape,
             name=name or f"mobilenetv3_{variant}",
             **kwargs,
         )
 
         # === Config ===
         self.variant = variant
-        self.image_shape = input_shape
-        if weights is not None and weights != "imagenet":
-            load_backbone_weights(self, weights)
+        self.load_pretrained(weights)
+
+    def _load_pretrained(self, weights):
+        if weights != "imagenet":
+            raise ValueError(
+                f"`weights` of {self.name} must be None, \"imagenet\" or a local Keras '.weights.h5' file; "
+                f"received weights={weights!r}."
+            )
+        # "imagenet": Keras Applications loaded them when the graph was built.
 
     def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "variant": self.variant,
-            "input_shape": self.image_shape,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
+        return {**super().get_config(), "variant": self.variant}
 
 
 def imagenet_weights_file(variant):
@@ -149,8 +143,6 @@ def _build_application(variant, inputs, imagenet):
         # Keras's get_file raises a bare Exception("URL fetch failure on <url> ...") offline.
         if not imagenet or "URL fetch failure" not in str(e):
             raise
-        from keras_integral.zoo.download import WeightsUnavailableError  # the zoo imports the models
-
         url, path = imagenet_weights_file(variant)
         raise WeightsUnavailableError(
             f"Cannot download MobileNetV3-{variant}'s ImageNet weights ({e}). Without a network, "

@@ -18,32 +18,17 @@ Example:
 TensorShape([1, 2, 2, 512])
 """
 
-import os
-
 import keras
 
-# ImageNet RGB statistics on a 0-255 scale (torchvision's, times 255).
-IMAGENET_MEAN = (123.675, 116.28, 103.53)
-IMAGENET_STD = (58.395, 57.12, 57.375)
-
-# depth -> (block type, blocks per stage); He et al. 2016, Table 1.
-RESNET_DEPTHS = {
-    18: ("basic", (2, 2, 2, 2)),
-    34: ("basic", (3, 4, 6, 3)),
-    50: ("bottleneck", (3, 4, 6, 3)),
-    101: ("bottleneck", (3, 4, 23, 3)),
-    152: ("bottleneck", (3, 8, 36, 3)),
-}
-_STAGE_WIDTHS = (64, 128, 256, 512)
-_BOTTLENECK_EXPANSION = 4
+from keras_integral.models.backbones.base import Backbone
+from keras_integral.models.backbones.base import image_normalization
+from keras_integral.models.backbones.resnet_layout import BOTTLENECK_EXPANSION
+from keras_integral.models.backbones.resnet_layout import RESNET_DEPTHS
+from keras_integral.models.backbones.resnet_layout import STAGE_WIDTHS
+from keras_integral.models.backbones.torchvision import load_resnet_weights
 
 # PyTorch BatchNorm2d defaults: eps 1e-5, momentum 0.1 (= Keras 0.9).
 _BN_KWARGS = {"epsilon": 1e-5, "momentum": 0.9}
-
-
-def output_stride(num_stages):
-    """Output stride of a ResNet that keeps its first `num_stages` residual stages: 4, 8, 16 or 32."""
-    return 4 * 2 ** (num_stages - 1)
 
 
 def _conv_init():
@@ -51,58 +36,6 @@ def _conv_init():
     return keras.initializers.VarianceScaling(
         scale=2.0, mode="fan_out", distribution="untruncated_normal"
     )
-
-
-def image_normalization():
-    """The ImageNet normalisation layer shared by the backbones.
-
-    Maps RGB in `[0, 255]` to `(x - mean) / std` with torchvision's
-    statistics, so models take raw pixels and exported artifacts need no
-    preprocessing beyond the crop.
-
-    Returns:
-        A `keras.layers.Normalization` named `image_normalization` with
-        no weights.
-
-    Example:
-
-    >>> import numpy as np
-    >>> layer = image_normalization()
-    >>> layer(np.full((1, 1, 1, 3), 255.0, "float32")).shape
-    TensorShape([1, 1, 1, 3])
-    """
-    return keras.layers.Normalization(
-        mean=list(IMAGENET_MEAN),
-        variance=[s * s for s in IMAGENET_STD],
-        name="image_normalization",
-    )
-
-
-def load_backbone_weights(model, weights):
-    """Load a local `.weights.h5` file into a backbone, with clear errors.
-
-    Args:
-        model: the built `keras.Model`.
-        weights: path of a Keras `.weights.h5` file on local disk.
-
-    Raises:
-        ValueError: the path does not end in `.weights.h5`.
-        FileNotFoundError: the file does not exist.
-
-    Example:
-
-    >>> load_backbone_weights(ResNetBackbone(depth=18), "r18.weights.h5")
-    ... # doctest: +SKIP
-    """
-    path = os.fspath(weights)
-    if not path.endswith(".weights.h5"):
-        raise ValueError(
-            f"`weights` of {model.name} must be None or a local Keras '.weights.h5' file; "
-            f"received weights={weights!r}."
-        )
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"`weights` file not found: {path!r} (expected a local '.weights.h5' file).")
-    model.load_weights(path)
 
 
 def _conv_bn(x, filters, kernel_size, strides, name, bn_name):
@@ -130,7 +63,7 @@ def residual_block(x, kind, width, strides, name):
 
     Layer names follow torchvision under `name` (`{name}_conv1`,
     `{name}_bn1`, ..., `{name}_downsample_0`), which the checkpoint converter
-    relies on; the multi-stage model builds its later stages from it.
+    relies on.
 
     Args:
         x: `(batch, height, width, channels)` input tensor.
@@ -143,7 +76,7 @@ def residual_block(x, kind, width, strides, name):
     Returns:
         `(batch, height / strides, width / strides, out_channels)` tensor.
     """
-    out_channels = width * (_BOTTLENECK_EXPANSION if kind == "bottleneck" else 1)
+    out_channels = width * (BOTTLENECK_EXPANSION if kind == "bottleneck" else 1)
     shortcut = x
     if strides != 1 or x.shape[-1] != out_channels:
         shortcut = _conv_bn(
@@ -173,8 +106,32 @@ def residual_block(x, kind, width, strides, name):
     return keras.layers.ReLU(name=f"{name}_out")(x)
 
 
+def residual_stage(x, depth, stage, name):
+    """Residual stage `stage` of ResNet-`depth` (1 to 4: torchvision's `layer1` ... `layer4`), functional.
+
+    The blocks are named `{name}_{b}`; the first block of stages 2 to 4
+    halves the resolution. The multi-stage model builds its later stages'
+    `layer3` and `layer4` from it.
+
+    Args:
+        x: `(batch, height, width, channels)` input tensor.
+        depth: 18, 34, 50, 101 or 152.
+        stage: 1, 2, 3 or 4.
+        name: layer-name prefix (`"layer3"`, `"stage2_layer3"`).
+
+    Returns:
+        `(batch, height / s, width / s, out_channels)` tensor, `s` = 2 for
+        stages 2 to 4 and 1 for stage 1.
+    """
+    kind, blocks = RESNET_DEPTHS[depth]
+    for b in range(blocks[stage - 1]):
+        strides = 2 if (stage > 1 and b == 0) else 1
+        x = residual_block(x, kind, STAGE_WIDTHS[stage - 1], strides, name=f"{name}_{b}")
+    return x
+
+
 @keras.saving.register_keras_serializable(package="keras_integral")
-class ResNetBackbone(keras.Model):
+class ResNetBackbone(Backbone):
     """ResNet backbone (torchvision layout, output stride 32), no pooling or fc.
 
     `num_stages` < 4 keeps only the first residual stages (He et al.'s
@@ -198,7 +155,7 @@ class ResNetBackbone(keras.Model):
             Defaults to `(None, None, 3)`.
         weights: None (random), `"imagenet"` (torchvision's ImageNet
             checkpoint for this depth, downloaded once into the cache,
-            `keras_integral.zoo.torchvision`), a local torchvision `.pth`
+            `models/backbones/torchvision.py`), a local torchvision `.pth`
             state dict, or a Keras `.weights.h5` file. Not stored in the
             config: a saved model carries its own weights.
         name: model name. Defaults to `f"resnet{depth}"`.
@@ -214,7 +171,8 @@ class ResNetBackbone(keras.Model):
         stage's output (stride 8: 128 or 512 channels). `pyramid_outputs`
         holds the stage outputs `{"P2": layer1, "P3": layer2, "P4": layer3,
         "P5": layer4}` at strides 4, 8, 16, 32 (keras-hub convention), as
-        far as they are kept.
+        far as they are kept. `output_stride`: 32, or 8 / 16 with fewer
+        stages.
 
     Example:
 
@@ -244,13 +202,7 @@ class ResNetBackbone(keras.Model):
                 f"`depth` must be one of {sorted(RESNET_DEPTHS)}; "
                 f"received depth={depth!r}."
             )
-        input_shape = tuple(input_shape)
-        if len(input_shape) != 3 or input_shape[-1] != 3:
-            raise ValueError(
-                "`input_shape` must be (height, width, 3) for RGB images; "
-                f"received input_shape={input_shape!r}."
-            )
-        kind, blocks = RESNET_DEPTHS[depth]
+        input_shape = self.image_input_shape(input_shape)
 
         # === Functional Model ===
         inputs = keras.Input(shape=input_shape, name="image")
@@ -262,38 +214,30 @@ class ResNetBackbone(keras.Model):
         x = keras.layers.ZeroPadding2D(1, name="maxpool_pad")(x)
         x = keras.layers.MaxPooling2D(3, strides=2, name="maxpool")(x)
         pyramid_outputs = {}
-        for stage, (width, num_blocks) in enumerate(zip(_STAGE_WIDTHS[:num_stages], blocks)):
-            for b in range(num_blocks):
-                strides = 2 if (stage > 0 and b == 0) else 1
-                x = residual_block(x, kind, width, strides, name=f"layer{stage + 1}_{b}")
-            pyramid_outputs[f"P{stage + 2}"] = x
-        default_name = f"resnet{depth}" + ("" if num_stages == 4 else f"_stride{output_stride(num_stages)}")
+        for stage in range(1, num_stages + 1):
+            x = residual_stage(x, depth, stage, name=f"layer{stage}")
+            pyramid_outputs[f"P{stage + 1}"] = x
+        stride = self.stride_for(num_stages=num_stages)
+        default_name = f"resnet{depth}" + ("" if num_stages == 4 else f"_stride{stride}")
         super().__init__(
-            inputs=inputs, outputs=x, name=name or default_name, **kwargs
+            inputs=inputs, outputs=x, input_shape=input_shape, name=name or default_name, **kwargs
         )
 
         # === Config ===
         self.depth = depth
         self.num_stages = num_stages
-        self.image_shape = input_shape
+        self.output_stride = stride
         self.pyramid_outputs = pyramid_outputs
-        if weights is not None:
-            if os.fspath(weights).endswith(".weights.h5"):
-                load_backbone_weights(self, weights)
-            else:
-                from keras_integral.zoo import torchvision  # the zoo imports the models
-
-                torchvision.load_resnet_weights(self, weights)
-
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "depth": self.depth,
-            "num_stages": self.num_stages,
-            "input_shape": self.image_shape,
-        }
+        self.load_pretrained(weights)
 
     @classmethod
-    def from_config(cls, config):
-        return cls(**config)
+    def stride_for(cls, num_stages=4, **config):
+        """Output stride of a ResNet that keeps its first `num_stages` residual stages: 4, 8, 16 or 32."""
+        return 4 * 2 ** (num_stages - 1)
+
+    def _load_pretrained(self, weights):
+        # "imagenet" or a torchvision .pth (that module names what else is allowed).
+        load_resnet_weights(self, weights)
+
+    def get_config(self):
+        return {**super().get_config(), "depth": self.depth, "num_stages": self.num_stages}

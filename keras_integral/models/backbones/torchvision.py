@@ -5,7 +5,7 @@ ResNets started (section 5; the authors' code loads torchvision's model
 zoo, `reference/authors-code.md` section 4): it fetches torchvision's
 `ResNet<depth>_Weights.IMAGENET1K_V1` checkpoint once into the cache,
 checks it the way `torch.hub` does (the file name carries the first hex
-digits of its SHA-256), reads it without torch (`zoo/pth.py`) and copies
+digits of its SHA-256), reads it without torch (`keras_integral/pth.py`) and copies
 every tensor onto the layer of the same name:
 
 - `conv.weight` `(out, in, kh, kw)` -> Keras kernel `(kh, kw, in, out)`;
@@ -33,9 +33,9 @@ import re
 from pathlib import PurePosixPath
 from urllib.parse import urlparse
 
-from keras_integral.models.backbones.resnet import RESNET_DEPTHS
-from keras_integral.zoo import download
-from keras_integral.zoo import pth
+from keras_integral import download
+from keras_integral import pth
+from keras_integral.models.backbones.resnet_layout import RESNET_DEPTHS
 
 # depth -> torchvision/models/resnet.py, ResNet<depth>_Weights.IMAGENET1K_V1 (what torchvision's
 # legacy `pretrained=True` loads). ImageNet-1K top-1 there: 69.758, 73.314, 76.130, 77.374, 78.312.

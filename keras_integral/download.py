@@ -1,5 +1,8 @@
 """The cache: download a preset `.tar.gz` or a weights file, verify its SHA-256, place it atomically.
 
+A leaf module (nothing of keras_integral imported): the zoo's presets and
+the backbones' ImageNet checkpoints both come through it.
+
 Layout of the cache (`$KERAS_INTEGRAL_HOME`, default `~/.cache/keras_integral`):
 
     presets/<sha256 of the archive>/   config.json, model.weights.h5, metadata.json,
@@ -20,7 +23,7 @@ its `.sha256sums` is downloaded again from its URL.
 
 Example:
 
->>> from keras_integral.zoo import download
+>>> from keras_integral import download
 >>> preset_dir = download.fetch("file:///tmp/my_preset.tar.gz")  # doctest: +SKIP
 """
 

@@ -1,5 +1,8 @@
 """Read PyTorch `torch.save` files (`.pth`, `.pth.tar`) without torch and without running their code.
 
+A leaf module (NumPy only), read by the backbones (torchvision's ResNets)
+and the zoo (the authors' checkpoints).
+
 A `.pth` file is a pickle whose tensors point at raw storages kept beside
 it. Two layouts exist, and both are read here:
 
@@ -21,7 +24,7 @@ with `UnsafeCheckpointError` before it is called.
 
 Example:
 
->>> from keras_integral.zoo import pth
+>>> from keras_integral import pth
 >>> state = pth.load_state_dict("resnet50-0676ba61.pth")  # doctest: +SKIP
 >>> state["conv1.weight"].shape, state["conv1.weight"].dtype  # doctest: +SKIP
 ((64, 3, 7, 7), dtype('float32'))

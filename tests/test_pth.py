@@ -1,4 +1,4 @@
-"""Reading `torch.save` files without torch (`zoo/pth.py`), checked against `torch.load` itself.
+"""Reading `torch.save` files without torch (`keras_integral/pth.py`), checked against `torch.load` itself.
 
 Both layouts (zip and legacy) are written by torch 2.13 and read back by our
 reader and by `torch.load(weights_only=True)`; hostile files (a pickle
@@ -14,7 +14,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from keras_integral.zoo import pth
+from keras_integral import pth
 from tests.torch_resnet import needs_torch
 from tests.torch_resnet import torch
 

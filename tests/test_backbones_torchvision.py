@@ -1,4 +1,4 @@
-"""torchvision ImageNet weights for `ResNetBackbone` (`zoo/torchvision.py`), against PyTorch.
+"""torchvision ImageNet weights for `ResNetBackbone` (`models/backbones/torchvision.py`), against PyTorch.
 
 torchvision's own files cannot be downloaded here, so a torchvision-layout
 ResNet written in plain torch (`tests/torch_resnet.py`) with random weights
@@ -20,9 +20,9 @@ from keras_integral.models import IntegralPoseModel
 from keras_integral.models.backbones import ResNetBackbone
 from keras_integral.models.backbones import get_backbone
 from keras_integral.recipes import load_recipe
-from keras_integral.zoo import download
-from keras_integral.zoo import pth
-from keras_integral.zoo import torchvision
+from keras_integral import download
+from keras_integral import pth
+from keras_integral.models.backbones import torchvision
 from tests.torch_resnet import needs_torch
 from tests.torch_resnet import torch
 from tests.torch_resnet import torchvision_resnet
