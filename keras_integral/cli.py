@@ -108,10 +108,9 @@ def read_boxes(path):
 
 
 def cmd_predict(args):
-    import json
-
     import cv2
 
+    from keras_integral.files import write_json
     from keras_integral.inference import Predictor, draw_skeleton
 
     # Everything the command can refuse is checked before the model loads.
@@ -134,8 +133,7 @@ def cmd_predict(args):
               "people": [{"keypoints": k.tolist(), "scores": s.tolist()}
                          for k, s in zip(out["keypoints"], out["scores"])]}
     json_path = os.path.splitext(args.out)[0] + ".json"
-    with open(json_path, "w") as f:
-        json.dump(result, f, indent=1)
+    write_json(json_path, result, indent=1)
     print(f"{len(result['people'])} people: {args.out}, {json_path}")
 
 

@@ -29,6 +29,8 @@ import time
 import numpy as np
 
 from keras_integral import methods
+from keras_integral.files import write_json
+from keras_integral.files import write_text
 from keras_integral.recipes import recipe_from_dict
 
 DEMO_LEVEL = "easy"
@@ -171,10 +173,8 @@ def run_demo(out_dir, num_images=NUM_IMAGES, image_size=128, epochs=EPOCHS, step
         "export": {name: a["parity"] for name, a in manifest["artifacts"].items()},
         "timings_s": {k: round(v, 1) for k, v in timings.items()},
     }
-    with open(os.path.join(out_dir, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=2, default=float)
-    with open(os.path.join(out_dir, "README.md"), "w") as f:
-        f.write(_report(summary))
+    write_json(os.path.join(out_dir, "summary.json"), summary, indent=2, default=float)
+    write_text(os.path.join(out_dir, "README.md"), _report(summary))
     print(_report(summary))
     return summary
 

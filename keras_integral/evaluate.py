@@ -35,7 +35,6 @@ Example:
 >>> metrics["PCKh@0.5"], metrics["AUC"]                                     # doctest: +SKIP
 """
 
-import json
 import math
 import os
 from collections import defaultdict
@@ -51,6 +50,7 @@ from keras_integral import skeletons
 from keras_integral.data import cameras
 from keras_integral.data import pipeline
 from keras_integral.data import transforms
+from keras_integral.files import write_json
 from keras_integral.inference import DEFAULT_MARGIN
 from keras_integral.inference import contact_sheet
 from keras_integral.inference import crops_to_image
@@ -168,7 +168,7 @@ def evaluate(
             index=index, keypoints=predictions["keypoints"], scores=predictions["scores"],
         )  # fmt: skip
         if dataset_kind == "coco":
-            _write_json(os.path.join(out_dir, "coco_results.json"), results_json)
+            write_json(os.path.join(out_dir, "coco_results.json"), _plain(results_json), indent=2, allow_nan=False)
         if curve is not None:
             label = f"{getattr(model, 'name', 'model')}{' + flip' if flip_test else ''}"
             plot_pck_curves({label: curve[1:]}, os.path.join(out_dir, "pck_curve.png"), f"{curve[0]}, {dataset_kind}")
@@ -192,7 +192,7 @@ def evaluate(
         }
         if curve is not None:
             report["pck_curve"] = {"normalizer": curve[0], "alphas": curve[1].tolist(), "pck": curve[2].tolist()}
-        _write_json(os.path.join(out_dir, "report.json"), report)
+        write_json(os.path.join(out_dir, "report.json"), _plain(report), indent=2, allow_nan=False)
     return result
 
 
@@ -526,11 +526,6 @@ def _plain(value):
     if isinstance(value, (float, np.floating)):
         return float(value) if math.isfinite(value) else None
     return value
-
-
-def _write_json(path, data):
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(_plain(data), f, indent=2, allow_nan=False)
 
 
 def _write_png(path, rgb):

@@ -47,7 +47,6 @@ Example:
 """
 
 import dataclasses
-import json
 import os
 import zipfile
 from pathlib import Path
@@ -57,6 +56,7 @@ import numpy as np
 
 from keras_integral import skeletons
 from keras_integral.data.cameras import project_points
+from keras_integral.files import write_json
 
 GENERATOR_VERSION = "1"
 SUBJECTS = ("S1", "S5", "S6", "S7", "S8", "S9", "S11")
@@ -541,8 +541,8 @@ def generate(out_dir, num, seed=0, image_size=(256, 256), val_fraction=0.1, jpeg
             progbar.update(i + 1)
 
     split = num - num_val
-    _write_json(paths["coco_train"], _coco_file(coco_images[:split], coco_annotations[:split], seed, level))
-    _write_json(paths["coco_val"], _coco_file(coco_images[split:], coco_annotations[split:], seed, level))
+    write_json(paths["coco_train"], _coco_file(coco_images[:split], coco_annotations[:split], seed, level))
+    write_json(paths["coco_val"], _coco_file(coco_images[split:], coco_annotations[split:], seed, level))
     _write_npz(paths["h36m_annotations"], {
         "imgname": np.array([row[0] for row in h36m_rows], dtype=str),
         "center": np.array([row[1] for row in h36m_rows], np.float64).reshape(-1, 2),
@@ -550,7 +550,7 @@ def generate(out_dir, num, seed=0, image_size=(256, 256), val_fraction=0.1, jpeg
         "part": np.array([row[3] for row in h36m_rows], np.float64).reshape(-1, 17, 3),
         "S": np.array([row[4] for row in h36m_rows], np.float64).reshape(-1, 17, 4),
     })
-    _write_json(paths["h36m_cameras"], {key: _camera_json(camera) for key, camera in cameras.items()})
+    write_json(paths["h36m_cameras"], {key: _camera_json(camera) for key, camera in cameras.items()})
     paths["readme"].write_text(_readme(num, num_val, seed, image_size, val_fraction, jpeg_quality, level),
                                encoding="utf-8")
     return {**paths, "num_images": num}
@@ -1023,11 +1023,6 @@ def _camera_json(camera):
         "name": camera["name"],
         "id": camera["id"],
     }
-
-
-def _write_json(path, data):
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(data, f)
 
 
 def _write_npz(path, arrays):

@@ -33,7 +33,6 @@ Example:
 >>> manifest = export(model, "exported", representative_data=crops)
 >>> manifest["artifacts"]["tflite_int8"]["parity"]["mean_px"]
 """
-import json
 import os
 
 from keras_integral.export.crops import MAX_REPRESENTATIVE_CROPS
@@ -53,6 +52,7 @@ from keras_integral.export.parity import predict_keras
 from keras_integral.export.parity import run_artifact
 from keras_integral.export.parity import within_target
 from keras_integral.export.saved_model import write_saved_model
+from keras_integral.files import write_json
 
 FORMATS = ("saved_model", "tflite", "onnx")
 
@@ -156,8 +156,7 @@ def export(
             misses.append(f"{name}: {describe_miss(parity, target)}")
 
     manifest = build_manifest(model, artifacts, crops, margin, out_dir)
-    with open(os.path.join(out_dir, "manifest.json"), "w") as f:
-        json.dump(manifest, f, indent=2)
+    write_json(os.path.join(out_dir, "manifest.json"), manifest, indent=2)
     if misses and not allow_parity_loss:
         raise ValueError(
             f"Exported artifacts in {out_dir!r} miss their parity target against Keras on "

@@ -39,6 +39,7 @@ import keras
 from keras_integral import download
 from keras_integral import models  # noqa: F401  (registers the serialisable classes)
 from keras_integral.zoo import registry
+from keras_integral.files import write_json
 from keras_integral.version import __version__
 
 CONFIG_FILE = "config.json"
@@ -94,9 +95,9 @@ def save_preset(model, preset_dir, metadata, overwrite=False):
     try:
         model.save_weights(str(work / WEIGHTS_FILE))
         full["weights_sha256"] = download.sha256_file(work / WEIGHTS_FILE)
-        _write_json(work / CONFIG_FILE, keras.saving.serialize_keras_object(model))
+        write_json(work / CONFIG_FILE, keras.saving.serialize_keras_object(model), indent=2, sort_keys=True)
         full["config_sha256"] = download.sha256_file(work / CONFIG_FILE)
-        _write_json(work / METADATA_FILE, full)
+        write_json(work / METADATA_FILE, full, indent=2, sort_keys=True)
         if preset_dir.exists():
             shutil.rmtree(preset_dir)
         os.rename(work, preset_dir)
@@ -156,12 +157,6 @@ def _full_metadata(model, metadata):
 
 def _jsonable(value):
     return json.loads(json.dumps(value))
-
-
-def _write_json(path, data):
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-        f.write("\n")
 
 
 def _read_json(path):
