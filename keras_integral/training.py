@@ -48,6 +48,8 @@ from keras_integral.data import coco
 from keras_integral.data import h36m
 from keras_integral.data import mpii
 from keras_integral.data import pipeline
+from keras_integral.files import write_json
+from keras_integral.files import write_text
 from keras_integral.models.multistage import MultiStagePoseModel
 from keras_integral.models.pose_model import IntegralPoseModel
 from keras_integral.recipes import dump_recipe
@@ -198,10 +200,10 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         state = {"epoch": self._current_epoch, "batch": 0}
         if self.stream_positions is not None:
             state["stream_positions"] = [int(p) for p in self.stream_positions(self._current_epoch)]
-        _write_json(os.path.join(temporary, "training_metadata.json"), state)
+        write_json(os.path.join(temporary, "training_metadata.json"), state, indent=2)
         shutil.rmtree(final, ignore_errors=True)
         os.rename(temporary, final)
-        _atomic_write_text(os.path.join(self.backup_dir, _LATEST), name)
+        write_text(os.path.join(self.backup_dir, _LATEST), name)
         for entry in os.listdir(self.backup_dir):  # older backups are superseded
             if entry.startswith("epoch_") and entry != name:
                 shutil.rmtree(os.path.join(self.backup_dir, entry), ignore_errors=True)
@@ -279,20 +281,7 @@ class AtomicBestModel(keras.callbacks.Callback):
             temporary = self.path + ".tmp.keras"
             self.model.save(temporary)
             os.replace(temporary, self.path)
-            _write_json(self.state_path, {"epoch": epoch + 1, "monitor": self.monitor, "value": self.best})
-
-
-def _write_json(path, value):
-    _atomic_write_text(path, json.dumps(value, indent=2))
-
-
-def _atomic_write_text(path, text):
-    temporary = f"{path}.{os.getpid()}.tmp"
-    with open(temporary, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temporary, path)
+            write_json(self.state_path, {"epoch": epoch + 1, "monitor": self.monitor, "value": self.best}, indent=2)
 
 
 # === Training ===

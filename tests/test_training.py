@@ -324,7 +324,7 @@ def test_a_folder_with_another_recipes_run_is_refused_unless_resume_or_overwrite
         train(second, str(tmp_path / "no-data"), str(out))  # refused before any data is read
     message = str(info.value)
     assert "holds the run of another recipe" in message and "--resume" in message and "--overwrite" in message
-    assert "epochs: 4 there, 6 now" in message and "learning_rate: 0.001 there, 0.01 now" in message
+    assert "epochs: 4 there, 6 now" in message and f"learning_rate: {first.learning_rate} there, 0.01 now" in message
     assert "seed" not in message
     with pytest.raises(ValueError, match="nothing to resume"):
         prepare_run_folder(second, str(out), resume=True)
