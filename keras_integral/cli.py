@@ -33,7 +33,8 @@ def cmd_train(args):
         args.recipe, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,
         max_train_records=args.max_train_records,
     )
-    train(recipe, data_dir=args.data_dir, out_dir=args.out, verbose=args.verbose)
+    train(recipe, data_dir=args.data_dir, out_dir=args.out, verbose=args.verbose, resume=args.resume,
+          overwrite=args.overwrite)
     print(f"Trained model: {os.path.join(args.out, 'model.keras')}")
 
 
@@ -208,8 +209,10 @@ def build_parser():
     p = commands.add_parser(
         "train", help="train a recipe (resumes a killed run)",
         description="Train the model of a recipe YAML on its data set. Writes OUT/recipe.yaml, backup/ "
-                    "(resume state), best.keras, model.keras, log.csv, tensorboard/. Re-running the same "
-                    "command after an interruption resumes exactly where the last epoch ended.",
+                    "(resume state), best.keras (lowest validation joint error), model.keras, log.csv, "
+                    "tensorboard/. Re-running the same command after an interruption resumes exactly where the "
+                    "last epoch ended. An OUT holding another recipe's run is refused (the error names the "
+                    "differing keys) unless --resume or --overwrite.",
         epilog="example: keras-integral train recipes/synthetic/quickstart.yaml --data-dir synth --out runs/q",
     )
     p.add_argument("recipe", help="recipe YAML file (recipes/paper/*.yaml, recipes/synthetic/*.yaml)")
@@ -220,6 +223,11 @@ def build_parser():
     p.add_argument("--batch-size", type=int, help="override the recipe's global batch size")
     p.add_argument("--max-train-records", type=int, help="train on a seeded subset of this many people")
     p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="progress: 1 bar, 2 line/epoch")
+    existing = p.add_mutually_exclusive_group()
+    existing.add_argument("--resume", action="store_true",
+                          help="continue the backup in OUT although its recipe differs (e.g. more epochs)")
+    existing.add_argument("--overwrite", action="store_true",
+                          help="delete the run in OUT (backup, models, log) and start afresh")
     p.set_defaults(func=cmd_train)
 
     p = commands.add_parser(

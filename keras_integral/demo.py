@@ -69,6 +69,9 @@ def demo_recipe(method, epochs, steps_per_epoch):
     # No validation passes while training: the held-out people are evaluated once, afterwards.
     values = dict(DEMO_RECIPE, method=method, epochs=epochs, steps_per_epoch=steps_per_epoch, validate=False)
     if methods.get(method).two_phase:  # I1: the H1 loss for 80 % of the steps, then the joint loss
+        if not isinstance(epochs, int) or epochs < 2:
+            raise ValueError(f"demo: epochs must be at least 2 ({method} trains the heat-map loss, then the "
+                             f"joint loss), got {epochs!r}.")
         values["phase_switch_epoch"] = max(1, min(epochs - 1, round(0.8 * epochs)))
     return recipe_from_dict(values, source="demo")
 
@@ -89,6 +92,8 @@ def run_demo(out_dir, num_images=NUM_IMAGES, image_size=128, epochs=EPOCHS, step
     from keras_integral.data import coco
     from keras_integral.data import synthetic
 
+    # Bad numbers fail here, before the data are generated.
+    recipes = {method: demo_recipe(method, epochs, steps_per_epoch) for method in METHODS}
     os.makedirs(out_dir, exist_ok=True)
     timings = {}
     start = time.perf_counter()
@@ -99,7 +104,6 @@ def run_demo(out_dir, num_images=NUM_IMAGES, image_size=128, epochs=EPOCHS, step
                                  level=DEMO_LEVEL, verbose=min(verbose, 1))
     timings["generate_s"] = time.perf_counter() - start
 
-    recipes = {method: demo_recipe(method, epochs, steps_per_epoch) for method in METHODS}
     run_dirs = {method: os.path.join(out_dir, "runs", method.lower()) for method in METHODS}
     if parallel is None:
         parallel = (os.cpu_count() or 1) >= 2
@@ -182,7 +186,14 @@ def _train_all(recipes, data_dir, run_dirs, verbose, parallel):
     """Trains every recipe; returns {method: seconds}. In parallel: one process and one core each."""
     from keras_integral.training import train_in_processes
 
+    from keras_integral.recipes import recipe_differences
+    from keras_integral.training import prepare_run_folder
+
     names = list(recipes)
+    for m in names:  # a demo run with other numbers is started afresh (train refuses another recipe's folder)
+        previous = os.path.join(run_dirs[m], "recipe.yaml")
+        if os.path.isfile(previous) and recipe_differences(recipes[m], previous):
+            prepare_run_folder(recipes[m], run_dirs[m], overwrite=True)
     runs = [(recipes[m], data_dir, run_dirs[m]) for m in names]
     if parallel:
         seconds = train_in_processes(runs, processes=len(runs), threads=1, verbose=verbose)

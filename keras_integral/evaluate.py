@@ -348,20 +348,21 @@ def _predict(model, records, skeleton, input_size, flip_test, batch_size, max_sh
     progbar = keras.utils.Progbar(math.ceil(len(records) / batch_size), verbose=verbose, unit_name="batch")
     index, keypoints, scores, sheet = [], [], [], []
     step = 0
-    for images, _, meta in dataset:
-        crops = images.numpy()
-        kp, sc = predict_crops(model, crops, flip_index)
-        index.append(meta["index"].numpy())
-        keypoints.append(crops_to_image(kp, crop_to_image=meta["crop_to_image"].numpy()))
-        scores.append(sc)
-        for crop, crop_kp, crop_sc, i, to_image in zip(crops[: max_sheet_images - len(sheet)], kp, sc,
-                                                       meta["index"].numpy(), meta["crop_to_image"].numpy()):
-            gt, weights = _ground_truth([records[i]], skeleton)
-            gt_crop = transforms.apply_affine(transforms.invert_affine(to_image[None]), gt)[0]
-            tile_px = SHEET_LARGE_TILE_PX if len(sheet) < SHEET_LARGE else SHEET_TILE_PX
-            sheet.append(_sheet_tile(crop, crop_kp, crop_sc, gt_crop, weights[0, :, 0] > 0, skeleton, tile_px))
-        step += 1
-        progbar.update(step)
+    with pipeline.unreadable_as_value_error(dataset.skipped_images):
+        for images, _, meta in dataset:
+            crops = images.numpy()
+            kp, sc = predict_crops(model, crops, flip_index)
+            index.append(meta["index"].numpy())
+            keypoints.append(crops_to_image(kp, crop_to_image=meta["crop_to_image"].numpy()))
+            scores.append(sc)
+            for crop, crop_kp, crop_sc, i, to_image in zip(crops[: max_sheet_images - len(sheet)], kp, sc,
+                                                           meta["index"].numpy(), meta["crop_to_image"].numpy()):
+                gt, weights = _ground_truth([records[i]], skeleton)
+                gt_crop = transforms.apply_affine(transforms.invert_affine(to_image[None]), gt)[0]
+                tile_px = SHEET_LARGE_TILE_PX if len(sheet) < SHEET_LARGE else SHEET_TILE_PX
+                sheet.append(_sheet_tile(crop, crop_kp, crop_sc, gt_crop, weights[0, :, 0] > 0, skeleton, tile_px))
+            step += 1
+            progbar.update(step)
     if step < progbar.target:  # skipped images made fewer batches: close the bar
         progbar.update(step, finalize=True)
     dims = 3 if not keypoints else keypoints[0].shape[-1]

@@ -33,6 +33,7 @@ phase_switch_epoch: 70
 """
 
 import dataclasses
+import math
 import os
 
 import yaml
@@ -193,10 +194,27 @@ def recipe_from_dict(values, source="<recipe>"):
         _fail(source, "mix_fraction", f"must be between 0 and 1, got {recipe.mix_fraction}.")
     if recipe.num_stages < 1:
         _fail(source, "num_stages", f"must be at least 1, got {recipe.num_stages}.")
-    if recipe.phase_switch_epoch is not None and not methods.get(recipe.method).two_phase:
-        two_phase = [m.name for m in methods.METHODS.values() if m.two_phase]
-        _fail(source, "phase_switch_epoch", f"applies to {', '.join(two_phase)} only, not {recipe.method!r}.")
+    _check_training_numbers(source, recipe)
     return recipe
+
+
+def _check_training_numbers(source, recipe):
+    """Numbers that would otherwise hang, crash late or train nothing."""
+    for key in ("epochs", "batch_size", "steps_per_epoch", "test_stride", "max_train_records", "max_val_records"):
+        value = getattr(recipe, key)
+        if value is not None and value < 1:
+            _fail(source, key, f"must be at least 1, got {value}.")
+    if not (math.isfinite(recipe.learning_rate) and recipe.learning_rate > 0):
+        _fail(source, "learning_rate", f"must be a finite number > 0, got {recipe.learning_rate}.")
+    switch = recipe.phase_switch_epoch
+    if switch is not None:
+        if not methods.get(recipe.method).two_phase:
+            two_phase = [m.name for m in methods.METHODS.values() if m.two_phase]
+            _fail(source, "phase_switch_epoch", f"applies to {', '.join(two_phase)} only, not {recipe.method!r}.")
+        if not 1 <= switch < recipe.epochs:
+            _fail(source, "phase_switch_epoch",
+                  f"must be between 1 and epochs - 1 = {recipe.epochs - 1} (the epoch the joint-loss phase "
+                  f"starts at), got {switch}.")
 
 
 def load_recipe(path, **overrides):
@@ -222,7 +240,37 @@ def load_recipe(path, **overrides):
 
 def dump_recipe(recipe, path):
     """Writes `recipe` as YAML (all keys, so a run's folder records exactly what ran)."""
-    values = dataclasses.asdict(recipe)
-    values = {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+    values = _plain(dataclasses.asdict(recipe))
     with open(path, "w") as f:
         yaml.safe_dump(values, f, sort_keys=False)
+
+
+def recipe_differences(recipe, path):
+    """The keys in which `recipe` differs from the recipe YAML at `path` (a run folder's `recipe.yaml`).
+
+    A key the file lacks counts only when `recipe` does not hold its default
+    (a run written before that key existed trained with the default).
+
+    Returns:
+        list of `(key, value in the file, value in recipe)`, in field order.
+    """
+    with open(path) as f:
+        try:
+            stored = yaml.safe_load(f) or {}
+        except yaml.YAMLError as error:
+            raise ValueError(f"{path}: not valid YAML: {error}") from None
+    if not isinstance(stored, dict):
+        raise ValueError(f"{path}: expected a recipe mapping, got {type(stored).__name__}.")
+    current = _plain(dataclasses.asdict(recipe))
+    defaults = _plain(dataclasses.asdict(Recipe()))
+    differences = []
+    for key, value in current.items():
+        old = stored.get(key, defaults[key])
+        if old != value:
+            differences.append((key, old, value))
+    differences += [(key, stored[key], None) for key in stored if key not in current]
+    return differences
+
+
+def _plain(values):
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}

@@ -1,23 +1,30 @@
 """train(recipe): strategy, data, model, callbacks, `model.fit`; killed runs resume exactly.
 
 The run, top to bottom:
-1. The distribution strategy: `MultiWorkerMirroredStrategy` when `TF_CONFIG`
+1. The run folder: another recipe's run there is refused unless `resume` or
+   `overwrite` says what to do; a killed run's temporaries are removed.
+2. The distribution strategy: `MultiWorkerMirroredStrategy` when `TF_CONFIG`
    is set, else `MirroredStrategy` over the local devices. The recipe's batch
-   size is global and split across replicas; batch-norm statistics are taken
-   over the global batch (`sync_batchnorm`), so N replicas train like one
-   device with the same global batch.
-2. Records from the recipe's loaders; the training stream
+   size is global and split across replicas (it must divide evenly);
+   batch-norm statistics are taken over the global batch (`sync_batchnorm`),
+   so N replicas train like one device with the same global batch.
+3. Records from the recipe's loaders; the training stream
    (`data.pipeline.make_dataset` or `mixed`) is a pure function of (seed,
-   sample index) and starts where the last backup ended.
-3. The model and optimizer (Adam, learning rate divided by 10 at each of
+   stream position) and starts where the last backup's stream stood (its
+   position counts the skipped images too). A training set none of whose
+   images can be read stops with an error naming the folder.
+4. The model and optimizer (Adam, learning rate divided by 10 at each of
    `lr_drops`) inside the strategy's scope.
-4. `model.fit` with the callbacks: atomic `BackupAndRestore` (weights,
-   optimizer state and epoch in one directory, swapped in by a rename, so a
-   `kill -9` at any moment leaves the previous backup intact), the I1-I3 phase
-   switch, the best model (atomic), TensorBoard, a CSV log, the progress bar.
+5. `model.fit` with the callbacks: the I1-I3 phase switch, the best model by
+   `val_joint_error` (atomic), a CSV log, TensorBoard, the skipped-image
+   report, and last the atomic `BackupAndRestore` (weights, optimizer state,
+   epoch and stream positions in one directory, swapped in by a rename, so a
+   `kill -9` at any moment leaves the previous backup intact). On resume the
+   log keeps the rows of the epochs the backup holds.
 
 A run killed at any point and started again with the same recipe and output
-folder ends with the same weights as an unbroken run.
+folder ends with the same weights as an unbroken run, unreadable images
+included.
 
 Example:
 
@@ -27,6 +34,7 @@ Example:
                            data_dir="synth", out_dir="runs/quickstart")
 """
 
+import csv
 import json
 import os
 import shutil
@@ -40,9 +48,12 @@ from keras_integral.data import coco
 from keras_integral.data import h36m
 from keras_integral.data import mpii
 from keras_integral.data import pipeline
+from keras_integral.files import write_json
+from keras_integral.files import write_text
 from keras_integral.models.multistage import MultiStagePoseModel
 from keras_integral.models.pose_model import IntegralPoseModel
 from keras_integral.recipes import dump_recipe
+from keras_integral.recipes import recipe_differences
 
 _LATEST = "LATEST"
 
@@ -96,9 +107,15 @@ _NO_AUGMENTATION = {"scale_factor": 0.0, "rotation_prob": 0.0, "shift_fraction":
 AUGMENTATIONS = {"paper": None, "flip": {**_NO_AUGMENTATION, "flip_prob": 0.5}, "none": _NO_AUGMENTATION}
 
 
-def training_stream(recipe, train_records, mix_records, steps_per_epoch, initial_epoch):
-    """The infinite training dataset, starting at the first sample of `initial_epoch`."""
-    start = initial_epoch * steps_per_epoch * recipe.batch_size
+def training_stream(recipe, train_records, mix_records, start=0):
+    """The infinite training dataset from `start`.
+
+    `start` is a global sample index, or the list of stream positions (one per
+    source) a backup saved (`dataset.skipped_images.stream_positions`): where
+    the interrupted stream stood, skipped images included.
+    """
+    if isinstance(start, (list, tuple)) and not mix_records:
+        start = start[0]
     augmentation = AUGMENTATIONS[recipe.augmentation]
     dims = 3 if recipe.depth_bins else 2
     common = dict(skeleton=recipe.skeleton, input_size=tuple(recipe.input_size), batch_size=recipe.batch_size,
@@ -144,16 +161,26 @@ class PhaseSchedule(keras.callbacks.Callback):
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     """`BackupAndRestore` whose backups survive `kill -9` at any moment.
 
-    Each backup (weights with the optimizer state, and the epoch) is written
-    into a fresh directory, which a rename makes complete, and a pointer file
-    replaced atomically (`os.replace`) names the latest one. Keras' own
-    callback overwrites the weights and the epoch file one after the other, so
-    a kill between the two resumes the wrong epoch. Backups are kept after
-    training, so re-running a finished run does nothing.
+    Each backup (weights with the optimizer state, the epoch and the training
+    stream's positions) is written into a fresh directory, which a rename
+    makes complete, and a pointer file replaced atomically (`os.replace`)
+    names the latest one. Keras' own callback overwrites the weights and the
+    epoch file one after the other, so a kill between the two resumes the
+    wrong epoch. Temporaries and superseded backups a kill left behind are
+    removed when the callback is made. Backups are kept after training, so
+    re-running a finished run does nothing.
+
+    Args:
+        backup_dir: the folder of the backups.
+        stream_positions: `epoch -> list of ints`, the training stream's
+            position(s) after `epoch` epochs (saved with the backup, read
+            back by `backup_state`).
     """
 
-    def __init__(self, backup_dir):
+    def __init__(self, backup_dir, stream_positions=None):
         super().__init__(backup_dir, save_freq="epoch", delete_checkpoint=False)
+        self.stream_positions = stream_positions
+        remove_stale_temporaries(backup_dir)
         self._point_to(latest_backup(backup_dir))
 
     def _point_to(self, state_dir):
@@ -170,15 +197,31 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         shutil.rmtree(temporary, ignore_errors=True)
         os.makedirs(temporary)
         self.model.save_weights(os.path.join(temporary, "latest.weights.h5"))
-        _write_json(os.path.join(temporary, "training_metadata.json"),
-                    {"epoch": self._current_epoch, "batch": 0})
+        state = {"epoch": self._current_epoch, "batch": 0}
+        if self.stream_positions is not None:
+            state["stream_positions"] = [int(p) for p in self.stream_positions(self._current_epoch)]
+        write_json(os.path.join(temporary, "training_metadata.json"), state, indent=2)
         shutil.rmtree(final, ignore_errors=True)
         os.rename(temporary, final)
-        _atomic_write_text(os.path.join(self.backup_dir, _LATEST), name)
+        write_text(os.path.join(self.backup_dir, _LATEST), name)
         for entry in os.listdir(self.backup_dir):  # older backups are superseded
             if entry.startswith("epoch_") and entry != name:
                 shutil.rmtree(os.path.join(self.backup_dir, entry), ignore_errors=True)
         self._point_to(final)
+
+
+def remove_stale_temporaries(backup_dir):
+    """Removes what a killed run left in `backup_dir`: half-written backups and superseded ones."""
+    if not os.path.isdir(backup_dir):
+        return
+    latest = latest_backup(backup_dir)
+    for entry in os.listdir(backup_dir):
+        path = os.path.join(backup_dir, entry)
+        if entry.endswith(".tmp") or (entry.startswith("epoch_") and path != latest):
+            if os.path.isdir(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                os.remove(path)
 
 
 def latest_backup(backup_dir):
@@ -191,30 +234,42 @@ def latest_backup(backup_dir):
     return state_dir if os.path.isdir(state_dir) else None
 
 
-def backup_epoch(backup_dir):
-    """The number of epochs the latest backup in `backup_dir` completed (0 if none)."""
+def backup_state(backup_dir):
+    """The latest backup's state: `{"epoch": epochs completed, "stream_positions": [...]}`, or None."""
     state_dir = latest_backup(backup_dir)
     if state_dir is None:
-        return 0
+        return None
     with open(os.path.join(state_dir, "training_metadata.json")) as f:
-        return int(json.load(f)["epoch"])
+        return json.load(f)
+
+
+def backup_epoch(backup_dir):
+    """The number of epochs the latest backup in `backup_dir` completed (0 if none)."""
+    state = backup_state(backup_dir)
+    return int(state["epoch"]) if state else 0
 
 
 class AtomicBestModel(keras.callbacks.Callback):
     """Saves the model (`.keras`) whenever `monitor` improves, by write-then-rename.
 
     The best value so far lives beside the model (`<path>.json`), so a resumed
-    run keeps comparing against it.
+    run keeps comparing against it (unless it was of another monitor).
+    `train` monitors `val_joint_error` (`joint_error` without validation
+    data): the joint error in fractions of the crop, which means the same
+    before and after I1-I3's phase switch, where the loss changes from the
+    heat-map loss to the joint loss.
     """
 
-    def __init__(self, path, monitor="val_loss", mode="min"):
+    def __init__(self, path, monitor="val_joint_error", mode="min"):
         super().__init__()
         self.path, self.monitor, self.mode = path, monitor, mode
         self.state_path = path + ".json"
         self.best = None
         if os.path.isfile(self.state_path):
             with open(self.state_path) as f:
-                self.best = json.load(f)["value"]
+                state = json.load(f)
+            if state.get("monitor") == monitor:
+                self.best = state["value"]
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
@@ -226,20 +281,7 @@ class AtomicBestModel(keras.callbacks.Callback):
             temporary = self.path + ".tmp.keras"
             self.model.save(temporary)
             os.replace(temporary, self.path)
-            _write_json(self.state_path, {"epoch": epoch + 1, "monitor": self.monitor, "value": self.best})
-
-
-def _write_json(path, value):
-    _atomic_write_text(path, json.dumps(value, indent=2))
-
-
-def _atomic_write_text(path, text):
-    temporary = f"{path}.{os.getpid()}.tmp"
-    with open(temporary, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temporary, path)
+            write_json(self.state_path, {"epoch": epoch + 1, "monitor": self.monitor, "value": self.best}, indent=2)
 
 
 # === Training ===
@@ -299,21 +341,36 @@ class _null_scope:
         return False
 
 
-def train(recipe, data_dir, out_dir, verbose=1, callbacks=()):
-    """Trains the recipe's model; resumes from `out_dir/backup` when a backup is there.
+def train(recipe, data_dir, out_dir, verbose=1, callbacks=(), resume=False, overwrite=False):
+    """Trains the recipe's model; resumes from `out_dir/backup` when a backup of the same recipe is there.
+
+    A folder holding another recipe's run is refused (the error names the
+    differing keys) unless `resume` or `overwrite` says what to do with it.
 
     Args:
         recipe: a `Recipe` (`keras_integral.recipes.load_recipe`).
         data_dir: the directory the recipe's data paths are relative to.
-        out_dir: the run folder: `recipe.yaml`, `backup/`, `best.keras`,
-            `model.keras` (final), `log.csv`, `tensorboard/`.
+        out_dir: the run folder: `recipe.yaml`, `backup/`, `best.keras` (the
+            lowest `val_joint_error`, see `AtomicBestModel`), `model.keras`
+            (final), `log.csv`, `tensorboard/`.
         verbose: Keras progress bar setting (1: bar, 2: a line per epoch, 0: quiet).
         callbacks: extra Keras callbacks.
+        resume: continue the backup in `out_dir` even though its recipe
+            differs (e.g. more epochs); an error if there is no backup.
+        overwrite: delete the run in `out_dir` and start afresh.
 
     Returns:
         `(model, history)`: the trained model and the `fit` history of this
         invocation (only the epochs run now, after a resume).
+
+    Raises:
+        ValueError: a recipe number that does not fit the machine (a global
+            batch the replicas cannot split), another recipe's run in
+            `out_dir`, no training records, or a training set none of whose
+            images can be read (naming the folder and the count).
     """
+    if resume and overwrite:
+        raise ValueError("train: pass resume or overwrite, not both.")
     keras.utils.set_random_seed(recipe.seed)
     tf.config.experimental.enable_op_determinism()  # exact resume needs deterministic kernels
     previous_policy = keras.mixed_precision.dtype_policy()
@@ -322,29 +379,42 @@ def train(recipe, data_dir, out_dir, verbose=1, callbacks=()):
     chief = _is_chief()
     if not chief:  # workers write their (discarded) files apart from the chief's
         out_dir = os.path.join(out_dir, ".workers", str(json.loads(os.environ["TF_CONFIG"])["task"]["index"]))
-    os.makedirs(out_dir, exist_ok=True)
-    dump_recipe(recipe, os.path.join(out_dir, "recipe.yaml"))
+    backup_dir = os.path.join(out_dir, "backup")
+    prepare_run_folder(recipe, out_dir, resume=resume, overwrite=overwrite)
     try:
         strategy = make_strategy()
-        print(f"Training on {strategy.num_replicas_in_sync} replica(s) with a global batch of {recipe.batch_size}.")
+        replicas = strategy.num_replicas_in_sync
+        if recipe.batch_size % replicas:
+            raise ValueError(
+                f"recipe key 'batch_size': the global batch {recipe.batch_size} must be a multiple of the "
+                f"{replicas} replicas training it (each takes an equal share)."
+            )
+        print(f"Training on {replicas} replica(s) with a global batch of {recipe.batch_size}.")
         train_records = load_split(recipe, data_dir, "train")
         if not train_records:
             raise ValueError(f"No training records in {recipe.train_annotations!r} under {data_dir!r}.")
         mix_records = load_split(recipe, data_dir, "mix") if recipe.mix_dataset else None
         val_records = load_split(recipe, data_dir, "val") if recipe.validate else []
         steps = recipe.steps_per_epoch or max(1, len(train_records) // recipe.batch_size)
-        backup_dir = os.path.join(out_dir, "backup")
-        initial_epoch = backup_epoch(backup_dir)
-        if initial_epoch:
+        state = backup_state(backup_dir)
+        initial_epoch = int(state["epoch"]) if state else 0
+        start = 0
+        if state:
             print(f"Resuming from {latest_backup(backup_dir)} (epoch {initial_epoch}).")
-        dataset = training_stream(recipe, train_records, mix_records, steps, initial_epoch)
-        validation, validation_steps = None, None
+            # A backup without positions (older runs) counted samples as if none was skipped.
+            start = state.get("stream_positions") or initial_epoch * steps * recipe.batch_size
+        dataset = training_stream(recipe, train_records, mix_records, start)
+        skipped = dataset.skipped_images
+        _trim_log(os.path.join(out_dir, "log.csv"), initial_epoch)
+        validation, validation_steps, validation_skipped = None, None, None
         if val_records:
             validation_steps = -(-len(val_records) // recipe.batch_size)
             validation = pipeline.make_dataset(
                 val_records, recipe.skeleton, tuple(recipe.input_size), training=False,
                 batch_size=recipe.batch_size, dims=3 if recipe.depth_bins else 2,
-            ).repeat()  # with validation_steps, Keras reads on across epochs: one pass per epoch
+            )
+            validation_skipped = validation.skipped_images
+            validation = validation.repeat()  # with validation_steps, Keras reads on across epochs: one pass per epoch
 
         model = build_model(recipe, strategy)
         with strategy.scope():
@@ -353,28 +423,91 @@ def train(recipe, data_dir, out_dir, verbose=1, callbacks=()):
         if methods.get(recipe.method).two_phase:
             switch = recipe.phase_switch_epoch
             model.phase = 1 if switch is not None else 2
-        monitor = "val_loss" if validation is not None else "loss"
-        all_callbacks = [AtomicBackupAndRestore(backup_dir)]
+        monitor = "val_joint_error" if validation is not None else "joint_error"
+        all_callbacks = []
         if recipe.phase_switch_epoch is not None:
             all_callbacks.append(PhaseSchedule(recipe.phase_switch_epoch))
         all_callbacks += [
             AtomicBestModel(os.path.join(out_dir, "best.keras"), monitor=monitor),
             keras.callbacks.CSVLogger(os.path.join(out_dir, "log.csv"), append=True),
             keras.callbacks.TensorBoard(os.path.join(out_dir, "tensorboard"), write_graph=False),
-            pipeline.SkippedImagesReport(dataset.skipped_images),
+            pipeline.SkippedImagesReport(skipped),
             *callbacks,
+            # Last: an epoch is backed up only once its log row and best model are written, so a
+            # kill never loses a row (a re-run epoch's row is trimmed and written again).
+            AtomicBackupAndRestore(
+                backup_dir, stream_positions=lambda epoch: skipped.stream_positions((epoch - initial_epoch) * steps)
+            ),
         ]
-        history = model.fit(
-            dataset, epochs=recipe.epochs, steps_per_epoch=steps, validation_data=validation,
-            validation_steps=validation_steps,
-            initial_epoch=initial_epoch, callbacks=all_callbacks, verbose=verbose, shuffle=False,
-        )
+        with pipeline.unreadable_as_value_error(skipped, validation_skipped):
+            history = model.fit(
+                dataset, epochs=recipe.epochs, steps_per_epoch=steps, validation_data=validation,
+                validation_steps=validation_steps,
+                initial_epoch=initial_epoch, callbacks=all_callbacks, verbose=verbose, shuffle=False,
+            )
         final = os.path.join(out_dir, "model.keras")
         model.save(final + ".tmp.keras")
         os.replace(final + ".tmp.keras", final)
         return model, history
     finally:
         keras.mixed_precision.set_dtype_policy(previous_policy)
+
+
+# The files of a run in its folder (besides recipe.yaml), removed by `overwrite`.
+_RUN_FILES = ("backup", "best.keras", "best.keras.json", "model.keras", "log.csv", "tensorboard")
+
+
+def prepare_run_folder(recipe, out_dir, resume=False, overwrite=False):
+    """Checks `out_dir` against `recipe`, clears it when asked, removes a killed run's temporaries.
+
+    Raises:
+        ValueError: `out_dir` holds a run of another recipe and neither
+            `resume` nor `overwrite` is set (naming the differing keys), or
+            `resume` is set and there is no backup to resume.
+    """
+    recipe_path = os.path.join(out_dir, "recipe.yaml")
+    backup_dir = os.path.join(out_dir, "backup")
+    present = [name for name in _RUN_FILES if os.path.exists(os.path.join(out_dir, name))]
+    if overwrite:
+        for name in present:
+            path = os.path.join(out_dir, name)
+            shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+    elif resume:
+        if latest_backup(backup_dir) is None:
+            raise ValueError(f"{out_dir}: nothing to resume (no backup in {backup_dir}).")
+    elif present:
+        differences = recipe_differences(recipe, recipe_path) if os.path.isfile(recipe_path) else None
+        if differences is None or differences:
+            what = ("no recipe.yaml" if differences is None else "; ".join(
+                f"{key}: {old!r} there, {new!r} now" for key, old, new in differences))
+            raise ValueError(
+                f"{out_dir} holds the run of another recipe ({what}). Pass resume (--resume) to continue "
+                f"its backup with this recipe, overwrite (--overwrite) to delete it and start afresh, or "
+                f"choose another output folder."
+            )
+    os.makedirs(out_dir, exist_ok=True)
+    for entry in os.listdir(out_dir):  # half-written files of a killed run (write-then-rename)
+        if entry.endswith(".tmp") or entry.endswith(".tmp.keras"):
+            os.remove(os.path.join(out_dir, entry))
+    dump_recipe(recipe, recipe_path)
+
+
+def _trim_log(path, epochs):
+    """Keeps the header and the rows of the first `epochs` epochs of a CSV log (those the backup holds)."""
+    if not os.path.isfile(path):
+        return
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows or "epoch" not in rows[0]:
+        return
+    column = rows[0].index("epoch")
+    kept = [rows[0]] + [row for row in rows[1:] if row and int(row[column]) < epochs]
+    if len(kept) == len(rows):
+        return
+    temporary = f"{path}.{os.getpid()}.tmp"
+    with open(temporary, "w", newline="") as f:
+        csv.writer(f).writerows(kept)
+    os.replace(temporary, path)
 
 
 def train_in_processes(runs, processes=None, threads=1, verbose=0):

@@ -346,3 +346,78 @@ def test_bad_input_is_named(tmp_path):
         pipeline.make_dataset([lost], "h36m", (16, 16), True, 2)
     with pytest.raises(ValueError, match="start_index"):
         pipeline.make_dataset(records, "h36m", (16, 16), False, 2, start_index=3)
+
+
+def _first_batch_or_error(dataset, timeout_s=120):
+    """The first batch, or the error it raised; fails (instead of hanging) after `timeout_s`."""
+    import threading
+
+    result = {}
+
+    def run():
+        try:
+            result["batch"] = next(iter(dataset))
+        except Exception as error:  # noqa: BLE001 (returned to the test)
+            result["error"] = error
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    assert not thread.is_alive(), f"no batch and no error after {timeout_s} s: the stream hangs"
+    return result.get("batch"), result.get("error")
+
+
+@pytest.mark.parametrize("training, start_index", [(True, 0), (True, 7), (False, 0)])
+def test_every_image_unreadable_stops_with_the_folder_and_the_count(tmp_path, training, start_index):
+    records = _random_records(tmp_path, 5)
+    for record in records:
+        Path(record.image_path).write_bytes(b"")  # zero-byte files: they exist, none decodes
+    records.append(_record(records[0].image_path, records[0].box, records[0].keypoints))  # 6 people, 5 files
+    ds = pipeline.make_dataset(records, "h36m", (16, 16), training=training, batch_size=2, start_index=start_index)
+    batch, error = _first_batch_or_error(ds)
+    assert batch is None and isinstance(error, tf.errors.InvalidArgumentError)
+    expected = "None of the 6 records' images could be read or decoded"
+    assert ds.skipped_images.error.startswith(expected)
+    assert f"5 unreadable file(s) under {tmp_path}" in ds.skipped_images.error
+    assert expected in str(error)
+    with pytest.raises(ValueError, match=f"5 unreadable file\\(s\\) under {tmp_path}"), \
+            pipeline.unreadable_as_value_error(ds.skipped_images):
+        next(iter(ds))
+
+
+def test_a_few_unreadable_images_do_not_stop_the_stream(tmp_path):
+    records = _random_records(tmp_path, 2)
+    Path(records[0].image_path).write_bytes(b"")  # half the records: epochs keep a readable one
+    ds = pipeline.make_dataset(records, "h36m", (16, 16), training=True, batch_size=3, with_meta=True)
+    assert {int(i) for batch in ds.take(4) for i in batch[2]["index"]} == {1}
+    assert ds.skipped_images.error is None
+
+
+@pytest.mark.parametrize("mixed", [False, True])
+def test_resume_at_stream_positions_continues_exactly_with_skips(tmp_path, mixed):
+    records = _random_records(tmp_path, 5, size=(40, 40))
+    Path(records[2].image_path).write_bytes(b"")
+    other = _random_records(tmp_path, 3, size=(40, 40), seed=1, suffix=".jpg")
+    Path(other[0].image_path).write_bytes(b"")
+
+    def stream(start):
+        if mixed:
+            return pipeline.mixed([records, other], [0.5, 0.5], "h36m", (16, 16), batch_size=4, seed=1,
+                                  start_index=start or 0)
+        return pipeline.make_dataset(records, "h36m", (16, 16), training=True, batch_size=4, seed=1,
+                                     start_index=start[0] if start else 0)
+
+    unbroken = list(stream(None).take(6))
+    for taken in (1, 2, 4):
+        first = stream(None)
+        list(first.take(2))  # another iterator first (Keras may open one): it meets the same skips
+        list(first.take(taken))
+        positions = first.skipped_images.stream_positions(taken)
+        assert sum(positions) > taken * 4  # the skips moved the stream on
+        for a, b in zip(unbroken[taken:], stream(positions).take(6 - taken)):
+            np.testing.assert_array_equal(a[0].numpy(), b[0].numpy())
+            np.testing.assert_array_equal(a[1]["keypoints"].numpy(), b[1]["keypoints"].numpy())
+    # Without skips the position is the plain sample count.
+    clean = pipeline.make_dataset(other[1:], "h36m", (16, 16), training=True, batch_size=2, start_index=6)
+    list(clean.take(3))
+    assert clean.skipped_images.stream_positions(3) == [12]

@@ -21,7 +21,9 @@ def test_i1_and_h1_share_data_model_and_schedule():
     differ = {f.name for f in dataclasses.fields(i1) if getattr(i1, f.name) != getattr(h1, f.name)}
     assert differ == {"method", "phase_switch_epoch"}
     assert i1.phase_switch_epoch == 8 and not i1.validate
-    assert demo_recipe("I1", 1, 5).phase_switch_epoch == 1  # one epoch: the heat-map phase only
+    assert demo_recipe("I1", 2, 5).phase_switch_epoch == 1  # the fewest epochs: one of each phase
+    with pytest.raises(ValueError, match="epochs must be at least 2"):  # one epoch would never run I1's joint loss
+        demo_recipe("I1", 1, 5)
 
 
 def test_comparison_converts_to_input_pixels_and_brackets_the_difference(records):

@@ -181,6 +181,21 @@ def test_files_are_written_and_unreadable_images_are_counted(synth, tmp_path):
     assert curve is not None and curve.shape == (400, 500, 3)
 
 
+def test_a_set_none_of_whose_images_can_be_read_is_a_value_error_naming_the_folder(synth, tmp_path):
+    records, _ = coco_records(synth)
+    oracle = oracle_for(records, "coco")
+    (tmp_path / "images").mkdir()
+    unreadable = []
+    for i, r in enumerate(records):
+        empty = tmp_path / "images" / f"{i}.jpg"
+        empty.write_bytes(b"")  # exists, does not decode
+        unreadable.append(PoseRecord(str(empty), r.box, r.keypoints, r.weights, "coco", image_id=r.image_id))
+    with pytest.raises(ValueError) as info:  # was: a tf.errors.InvalidArgumentError with graph context
+        evaluate(oracle, unreadable, "coco", annotation_file=synth["coco_train"], verbose=0)
+    assert f"{len(records)} unreadable file(s) under {tmp_path / 'images'}" in str(info.value)
+    assert str(info.value).startswith(f"None of the {len(records)} records' images could be read")  # the message alone
+
+
 def test_contact_sheet_draws_the_prediction_thick_and_the_ground_truth_thin_beside_it(synth, tmp_path):
     records, _ = coco_records(synth)
     records = records[:1]

@@ -107,6 +107,19 @@ def test_representative_crops_are_the_pipeline_crops(trained, coco_records):
     assert plain.dtype == np.float32 and plain.shape[1:] == (*SIZE, 3)
 
 
+def test_representative_crops_of_unreadable_images_are_a_value_error_naming_the_folder(coco_records, tmp_path):
+    import dataclasses
+
+    model = IntegralPoseModel(backbone="resnet18", method="I*", skeleton="coco", input_size=SIZE, head_filters=16)
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    records = [dataclasses.replace(r, image_path=str(empty)) for r in coco_records]
+    with pytest.raises(ValueError) as info:  # was: a tf.errors.InvalidArgumentError with graph context
+        export_lib.representative_crops(records, model)
+    assert str(info.value).startswith(f"None of the {len(records)} records' images could be read")
+    assert f"1 unreadable file(s) under {tmp_path}" in str(info.value)
+
+
 def test_every_artifact_agrees_with_keras_in_its_own_runtime(trained, exported):
     model, crops = trained
     out_dir, manifest = exported

@@ -10,11 +10,13 @@ One sample, top to bottom:
    -> one affine matrix (`transforms.crop_matrix`).
 3. read + decode only the image window the crop needs
    (`tf.io.decode_and_crop_jpeg`; other formats are decoded whole). A missing,
-   corrupt or truncated file is skipped and counted (`SkippedImages`), never
-   fatal; a truncated JPEG whose missing part the crop does not need is used.
-   So is an image whose size differs from the one its annotation file gives
-   (`record.meta["image_width"]`, `["image_height"]`), with a warning: its
-   keypoints are in another image's pixels.
+   corrupt or truncated file is skipped and counted (`SkippedImages`); a
+   truncated JPEG whose missing part the crop does not need is used. An
+   image whose size differs from the one its annotation file gives
+   (`record.meta["image_width"]`, `["image_height"]`) is skipped too, with a
+   warning: its keypoints are in another image's pixels. A skip fills no batch slot; a
+   whole epoch of the records without one readable image is an error (every
+   image unreadable: the stream would skip forever).
 4. warp (`transforms.warp_image`, bilinear), colour (training: each RGB
    channel times `U(0.8, 1.2)`, clipped at 255, as in the authors' code), and
    the targets: keypoints moved by the same matrix, left/right swapped on
@@ -37,7 +39,11 @@ model.fit(ds, steps_per_epoch=1000, callbacks=[SkippedImagesReport(ds.skipped_im
 ```
 """
 
+import contextlib
+import gc
+import os
 import threading
+import traceback
 import warnings
 
 import keras
@@ -61,7 +67,10 @@ class SkippedImages:
 
     The pipeline counts an image when it reads it, which can be ahead of
     training by the prefetch buffer. A bad file in a training stream is counted
-    once per visit (once per epoch of the records).
+    once per visit (once per epoch of the records). The stream positions of
+    the skips make `stream_positions` exact, and a whole epoch of the records
+    without one readable image stops the stream with a `ValueError` (kept in
+    `error`) instead of skipping for ever.
 
     Example:
 
@@ -72,8 +81,14 @@ class SkippedImages:
     ```
     """
 
-    def __init__(self):
+    def __init__(self, starts=(0,), samples_per_batch=(1,)):
         self._paths = []
+        # Per source; a set, since each iterator over the dataset (Keras may open more than one) meets
+        # the same skips at the same positions.
+        self._positions = [set() for _ in starts]
+        self._starts = [int(s) for s in starts]
+        self._samples_per_batch = [int(c) for c in samples_per_batch]
+        self.error = None  # the message that stopped the stream, if one did
         self._lock = threading.Lock()  # tf.data may call _add from several threads
 
     @property
@@ -88,10 +103,82 @@ class SkippedImages:
         with self._lock:
             return list(self._paths)
 
-    def _add(self, paths):
+    def stream_positions(self, batches):
+        """The `start_index` that resumes this stream after `batches` batches were taken from it.
+
+        A skipped image does not fill a batch slot, so the stream has moved on
+        by the samples delivered plus the skips among them: a stream started
+        at the returned position continues exactly as this one does. (`fit`
+        takes exactly `steps_per_epoch` batches per epoch; the pipeline has
+        met every skip before the last sample it delivered.)
+
+        Returns:
+            list of ints, one per source (`make_dataset`: one).
+        """
         with self._lock:
+            skips = [np.fromiter(p, np.int64, len(p)) for p in self._positions]
+        positions = []
+        for start, per_batch, skipped in zip(self._starts, self._samples_per_batch, skips):
+            delivered = int(batches) * per_batch
+            position = start + delivered
+            while True:  # the least position with `delivered` readable samples before it
+                moved = start + delivered + int(np.count_nonzero(skipped < position))
+                if moved == position:
+                    break
+                position = moved
+            positions.append(position)
+        return positions
+
+    def _add(self, source, positions, paths):
+        with self._lock:
+            self._positions[int(source)].update(int(p) for p in positions.numpy())
             self._paths.extend(p.decode() for p in paths.numpy())
         return True
+
+    def _fail(self, num_records, paths):
+        """Stops the stream: no record of a whole epoch could be read."""
+        files = sorted({p.decode() for p in paths.numpy()})
+        folder = os.path.commonpath([os.path.dirname(os.path.abspath(f)) for f in files])
+        message = (
+            f"None of the {num_records} records' images could be read or decoded (a whole epoch of the records "
+            f"was skipped): {len(files)} unreadable file(s) under {folder} (missing, empty or corrupt; first: "
+            f"{files[0]})."
+        )
+        with self._lock:
+            self.error = message
+        raise ValueError(message)
+
+
+@contextlib.contextmanager
+def unreadable_as_value_error(*skipped_images):
+    """Re-raises a stream's stop on unreadable images as its plain `ValueError`.
+
+    Inside `tf.data` (and `fit`) the stop arrives as a
+    `tf.errors.InvalidArgumentError` wrapped in graph context; this gives the
+    caller the message alone (the folder and the count).
+
+    Example:
+
+    ```python
+    with unreadable_as_value_error(ds.skipped_images):
+        for batch in ds: ...
+    ```
+    """
+    try:
+        yield
+    except tf.errors.OpError as error:
+        message = next((s.error for s in skipped_images if s is not None and s.error), None)
+        if message is None:
+            raise
+        # The stream's iterator (in reference cycles, and in the error's frames) still has threads that
+        # call back into Python (the skip accounting): left to interpreter shutdown, an uncaught error's
+        # case, its destructor deadlocks there with them, at random (measured: about 1 run in 15 hung).
+        # Free it now, while those threads can still take the interpreter.
+        while error is not None:
+            traceback.clear_frames(error.__traceback__)
+            error = error.__cause__ or error.__context__
+        gc.collect()
+        raise ValueError(message) from None
 
 
 class SkippedImagesReport(keras.callbacks.Callback):
@@ -163,9 +250,11 @@ def make_dataset(
         batch_size: samples per batch.
         seed: int; the training stream is a pure function of `(seed, global
             sample index)`.
-        start_index: global sample index at which the training stream starts
-            (resume: `epoch * steps_per_epoch * batch_size`). Samples skipped
-            for unreadable images shift the following batches by one sample.
+        start_index: stream position at which the training stream starts.
+            Positions skipped for unreadable images fill no batch slot (the
+            following samples move up), so a run resumes at
+            `skipped_images.stream_positions(batches_taken)[0]`, which is
+            `batches_taken * batch_size` when nothing was skipped.
         margin: box expansion, see `transforms.box_to_crop`.
         dims: 2 or 3 coordinates per keypoint; default: the records' own.
             2D records are padded to 3 with `z = 0`, weight 0; 3D records are
@@ -185,6 +274,11 @@ def make_dataset(
         dims)}` in input-crop pixels (and mm for `z`). Its attribute
         `skipped_images` is the `SkippedImages` of the stream.
 
+    Raises:
+        ValueError (when iterated; `tf.errors.InvalidArgumentError` inside
+        `fit`): a whole epoch of the records had no readable image, naming the
+        folder and the number of unreadable files.
+
     Example:
 
     ```python
@@ -202,7 +296,7 @@ def make_dataset(
     if augmentation and not training:
         raise ValueError("augmentation applies to training streams only (training=False has none).")
     source = _prepare(records, skeleton, input_size, margin, dims)
-    skipped = SkippedImages()
+    skipped = SkippedImages([start_index], [batch_size])
     dataset = _sample_stream(
         source, skeleton, input_size, training, seed, 0, start_index, augmentation, with_meta, skipped,
         num_parallel_calls,
@@ -238,7 +332,9 @@ def mixed(
         batch_size: samples per batch; the rounded shares must add up to it.
         seed: int.
         start_index: global sample index to start at (a multiple of
-            `batch_size`).
+            `batch_size`; each source starts at its share), or a list of
+            one stream position per source (resume:
+            `skipped_images.stream_positions(batches_taken)`).
         dims: default: the largest of the records' dims (2D sources padded).
 
     Returns:
@@ -254,7 +350,6 @@ def mixed(
     skeleton = skeletons.get(skeleton)
     _check_int("batch_size", batch_size, 1)
     _check_int("seed", seed, 0)
-    _check_int("start_index", start_index, 0)
     if len(record_lists) != len(weights) or not record_lists:
         raise ValueError(
             f"record_lists and weights must be non-empty and of equal length, got {len(record_lists)} and "
@@ -266,17 +361,27 @@ def mixed(
             f"weights {list(weights)} give {counts} samples per batch of {batch_size}; each must be >= 1 and they "
             f"must add up to batch_size."
         )
-    if start_index % batch_size:
-        raise ValueError(f"start_index must be a multiple of batch_size={batch_size}, got {start_index}.")
+    if isinstance(start_index, (list, tuple)):
+        if len(start_index) != len(record_lists):
+            raise ValueError(f"start_index must have one position per source ({len(record_lists)}), got "
+                             f"{list(start_index)}.")
+        for position in start_index:
+            _check_int("start_index", position, 0)
+        starts = [int(p) for p in start_index]
+    else:
+        _check_int("start_index", start_index, 0)
+        if start_index % batch_size:
+            raise ValueError(f"start_index must be a multiple of batch_size={batch_size}, got {start_index}.")
+        starts = [start_index // batch_size * count for count in counts]
     if dims is None:
         dims = max(r.dims for records in record_lists for r in records)
-    skipped = SkippedImages()
+    skipped = SkippedImages(starts, counts)
     parts = []
     for i, (records, count) in enumerate(zip(record_lists, counts)):
         source = _prepare(records, skeleton, input_size, margin, dims)
         stream = _sample_stream(
-            source, skeleton, input_size, True, seed, i, start_index // batch_size * count, augmentation, False,
-            skipped, num_parallel_calls,
+            source, skeleton, input_size, True, seed, i, starts[i], augmentation, False, skipped,
+            num_parallel_calls,
         )
         parts.append(stream.batch(count, drop_remainder=True))
     dataset = tf.data.Dataset.zip(tuple(parts)).map(
@@ -413,17 +518,28 @@ def _sample_stream(
             element.update(index=record, crop_to_image=transforms.invert_affine(matrix))
         return element
 
-    def account(expected, element):
-        # Positions missing between consecutive elements are the skipped images.
-        position = element["position"]
+    def account(state, element):
+        # Positions missing before an element (a sample, or the marker that ends each epoch of the
+        # records) are the skipped images; a whole epoch of them stops the stream.
+        expected, unread = state
+        position, is_sample = element["position"], element["is_sample"]
+        gap = position - expected
 
         def report():
-            missing = tf.gather(paths, record_index(tf.range(expected, position)))
-            return tf.py_function(skipped._add, [missing], tf.bool)
+            missing = tf.range(expected, position)
+            return tf.py_function(skipped._add, [source_id, missing, tf.gather(paths, record_index(missing))], tf.bool)
 
-        done = tf.cond(position > expected, report, lambda: tf.constant(True))
-        with tf.control_dependencies([done]):
-            return position + 1, element
+        def fail():
+            epoch = tf.range(position - n, position)
+            return tf.py_function(skipped._fail, [n, tf.gather(paths, record_index(epoch))], tf.bool)
+
+        unread = tf.where(is_sample, tf.constant(0, tf.int64), unread + gap)
+        reported = tf.cond(gap > 0, report, lambda: tf.constant(True))
+        with tf.control_dependencies([reported]):
+            checked = tf.cond(unread >= n, fail, lambda: tf.constant(True))
+        with tf.control_dependencies([checked]):
+            next_expected = position + tf.cast(is_sample, tf.int64)
+            return (next_expected, unread), element
 
     def output(element):
         targets = {"keypoints": element["keypoints"], "weights": element["weights"]}
@@ -431,23 +547,27 @@ def _sample_stream(
             return element["image"], targets
         return element["image"], targets, {"index": element["index"], "crop_to_image": element["crop_to_image"]}
 
-    if training:
-        positions = tf.data.Dataset.counter(start_index, dtype=tf.int64)
+    def readable(begin, end):
+        """The samples of positions [begin, end) that could be read, then a marker at `end`."""
+        samples = tf.data.Dataset.range(begin, end).map(
+            lambda position: dict(sample(position), is_sample=True),
+            num_parallel_calls=num_parallel_calls, deterministic=True,
+        )
+        # What fails at run time here is reading and decoding (shapes and dtypes
+        # fail when tracing, above): those samples are dropped, then counted.
+        samples = samples.ignore_errors()
+        marker = tf.nest.map_structure(lambda spec: tf.zeros(spec.shape, spec.dtype), samples.element_spec)
+        marker.update(position=end, is_sample=tf.constant(False))
+        return samples.concatenate(tf.data.Dataset.from_tensors(marker))
+
+    if training:  # one epoch of the records after the other, from the one holding start_index
+        samples = tf.data.Dataset.counter(start_index // n, dtype=tf.int64).flat_map(
+            lambda epoch: readable(tf.maximum(epoch * n, start_index), (epoch + 1) * n)
+        )
     else:
-        positions = tf.data.Dataset.range(n)
-    samples = positions.map(sample, num_parallel_calls=num_parallel_calls, deterministic=True)
-    # What fails at run time here is reading and decoding (shapes and dtypes
-    # fail when tracing, above): those samples are dropped, then counted.
-    samples = samples.ignore_errors()
-    if not training:
-        # A sentinel after the last record reveals skipped images at the end.
-        sentinel = tf.nest.map_structure(lambda spec: tf.zeros(spec.shape, spec.dtype), samples.element_spec)
-        sentinel["position"] = tf.constant(n, tf.int64)
-        samples = samples.concatenate(tf.data.Dataset.from_tensors(sentinel))
-    samples = samples.scan(tf.constant(start_index, tf.int64), account)
-    if not training:
-        samples = samples.filter(lambda element: element["position"] < n)
-    return samples.map(output)
+        samples = readable(tf.constant(0, tf.int64), tf.constant(n, tf.int64))
+    samples = samples.scan((tf.constant(start_index, tf.int64), tf.constant(0, tf.int64)), account)
+    return samples.filter(lambda element: element["is_sample"]).map(output)
 
 
 def _declared_size(record):

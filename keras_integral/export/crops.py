@@ -21,6 +21,10 @@ def representative_crops(records, model, num=128, margin=1.25):
         float32 `(crops, H, W, 3)` RGB in [0, 255]; unreadable images are
         skipped, so there may be fewer than `num`.
 
+    Raises:
+        ValueError: none of the records' images can be read (naming the
+            folder and the count).
+
     Example:
 
     >>> records = coco.load_records("person_keypoints_val2017.json", "val2017")
@@ -32,7 +36,8 @@ def representative_crops(records, model, num=128, margin=1.25):
         raise ValueError("records is empty: representative crops need person records.")
     dataset = pipeline.make_dataset(list(records)[:num], records[0].skeleton, model.input_size, training=False,
                                     batch_size=16, margin=margin, dims=2)
-    return np.concatenate([images.numpy() for images, _ in dataset])
+    with pipeline.unreadable_as_value_error(dataset.skipped_images):
+        return np.concatenate([images.numpy() for images, _ in dataset])
 
 
 def collect_crops(data, input_size):

@@ -1,0 +1,67 @@
+"""benchmarks/synthetic_ablations.py: the verdicts and tables, on hand-made runs (no training)."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "synthetic_ablations.py"
+
+
+@pytest.fixture(scope="module")
+def ablations():
+    spec = importlib.util.spec_from_file_location("synthetic_ablations", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _runs(values):
+    """{cell: [metric dict per seed]} -> results.json's `runs`."""
+    runs = {}
+    for cell, seeds in values.items():
+        method = cell.split("_")[1].upper().replace("ISTAR", "I*")
+        for seed, metrics in enumerate(seeds):
+            runs[f"{cell}_seed{seed}"] = {"cell": cell, "seed": seed, "method": method,
+                                          "heatmap_size": [8, 8] if cell.endswith("hm8") else [16, 16],
+                                          "mixed": cell.endswith("mixed2d"), "steps": 1200, "train_s": 100, "s_per_step": 0.1,
+                                          "metrics": metrics}
+    return runs
+
+
+def test_judge_against_a_direct_welch_standard_error(ablations):
+    a, b = np.array([60.0, 62.0, 61.0]), np.array([50.0, 55.0, 52.0])
+    se = np.sqrt(np.var(a, ddof=1) / 3 + np.var(b, ddof=1) / 3)
+    verdict, difference, got_se = ablations.judge(a, b, +1)
+    assert (verdict, difference) == ("holds", pytest.approx(a.mean() - b.mean())) and got_se == pytest.approx(se)
+    assert ablations.judge(a, b, -1)[0] == "does not hold"
+    # The same means with a spread wider than the gap: within noise.
+    assert ablations.judge(a - a.mean() + [-9, 0, 9] + 53, b, +1)[0] == "within noise"
+    assert ablations.judge(a[:1], b, +1)[0] == "not enough seeds"
+
+
+def test_tables_show_mean_and_std_over_seeds_and_every_verdict(ablations):
+    def coco(pck05, pck02=10.0, error=3.0):
+        return {"AP": 0.3, "PCK@0.02": pck02, "PCK@0.05": pck05, "PCK@0.1": 85.0, "PCK_AUC": 50.0, "error_px": error}
+
+    runs = _runs({
+        "coco2d_i1_hm16": [coco(70.0), coco(71.0), coco(72.0)],
+        "coco2d_h1_hm16": [coco(60.0), coco(61.0), coco(62.0)],
+        "coco2d_i1_hm8": [coco(69.0), coco(70.0), coco(71.0)],  # I1 loses 1.0 per seed
+        "coco2d_h1_hm8": [coco(50.0), coco(52.0), coco(51.0)],  # H1 loses 10, 9, 11
+        "h36m3d_i2_hm16": [{"MPJPE": 100.0, "PA-MPJPE": 80.0}, {"MPJPE": 104.0, "PA-MPJPE": 82.0}],
+    })
+    text = ablations.tables(runs)
+    assert "| I1 | 16x16 | 3 | 10.0 ± 0.0 | 71.0 ± 1.0 | 85.0 ± 0.0 | 3.0 ± 0.0 | 30.0 ± 0.0 | 1200 | 100 | 0.100 |" in text
+    assert "| I2 | 3D only | 2 | 102.0 ± 2.8 | 81.0 ± 1.4 | 1200 | 100 | 0.100 |" in text
+    verdicts = {line.split(" | ")[0][2:]: line.rsplit(" | ", 1)[1].rstrip(" |")
+                for line in text.splitlines() if line.startswith("| (")}
+    assert verdicts["(a) I1 beats H1 at PCK@0.05 of the box (16x16)"] == "holds"
+    assert verdicts["(a) I1 beats H1 at PCK@0.02 of the box (16x16)"] == "within noise"  # equal, no spread
+    assert verdicts["(a) I1 beats R1 at PCK@0.05"] == "not enough seeds"  # no R1 runs
+    halving = [k for k in verdicts if k.startswith("(b)")]
+    assert halving == ["(b) halving the heat map (16x16 -> 8x8) costs H1 more PCK@0.05 than I1 "
+                       "(H1 loses 10.0, I1 loses 1.0)"]
+    assert verdicts[halving[0]] == "holds"
+    assert len(verdicts) == len(ablations.CLAIMS) + 1
