@@ -75,7 +75,6 @@ def main():
         print(f"{candidate[0]:<56} {rates[-1]:7.1f} crops/s  {rates[-1] / rates[0]:5.2f}x", flush=True)
     demo = CANDIDATES[DEMO]
     with context.Pool(2) as pool:
-        start = time.perf_counter()
         jobs = [pool.apply_async(crops_per_second, (demo, 2 * args.steps, 1)) for _ in range(2)]
         parallel = sum(job.get() for job in jobs)
     print(f"{'the demo model, two trainings at once, 1 core each':<56} {parallel:7.1f} crops/s  "

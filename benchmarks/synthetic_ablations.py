@@ -281,7 +281,8 @@ def tables(runs):
 
     lines = [f"2D, synthetic COCO-format val ({LEVEL} scenes), flip test; mean ± std over seeds "
              "(PCK in % of the box's longer side, error in input pixels, AP in %):", "",
-             "| method | heat map | seeds | PCK@0.02 | PCK@0.05 | PCK@0.1 | mean error px | AP | steps | train s | s/step |",
+             "| method | heat map | seeds | PCK@0.02 | PCK@0.05 | PCK@0.1 | mean error px | AP | steps | train s "
+             "| s/step |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for cell in (c for c in cells if c.startswith("coco2d")):
         first = members(cell)[0]
@@ -298,7 +299,8 @@ def tables(runs):
         first = members(cell)[0]
         data = "3D + extra 2D (half/half)" if first["mixed"] else "3D only"
         lines.append(f"| {first['method']} | {data} | {len(members(cell))} | "
-                     f"{mean_std(cell_values(runs, cell, 'MPJPE'))} | {mean_std(cell_values(runs, cell, 'PA-MPJPE'))} | "
+                     f"{mean_std(cell_values(runs, cell, 'MPJPE'))} | "
+                     f"{mean_std(cell_values(runs, cell, 'PA-MPJPE'))} | "
                      f"{first.get('steps', '-')} | {timing(members(cell))} |")
     lines += ["", f"Verdicts (A - B over seeds; a difference counts beyond {NOISE_SE:g} standard errors):", "",
               "| claim | quantity | A - B | standard error | verdict |", "|---|---|---|---|---|"]

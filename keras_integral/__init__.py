@@ -7,8 +7,6 @@
 (None, 17, 2)
 """
 
-from keras_integral.version import __version__  # noqa: F401
-
 from keras_integral import data  # noqa: F401
 from keras_integral import export  # noqa: F401
 from keras_integral import layers  # noqa: F401
@@ -21,6 +19,7 @@ from keras_integral.inference import Predictor  # noqa: F401
 from keras_integral.inference import draw_skeleton  # noqa: F401
 from keras_integral.models import IntegralPoseModel  # noqa: F401
 from keras_integral.models import MultiStagePoseModel  # noqa: F401
+from keras_integral.version import __version__  # noqa: F401
 
 # The zoo entry point: a model from a registry name, a preset folder or a URL.
 from keras_integral.zoo import from_preset  # noqa: F401

@@ -73,7 +73,8 @@ def cmd_evaluate(args):
         raise ValueError(f"{args.recipe}: no validation records (val_annotations) to evaluate on.")
     model = load_model(args.model)
     annotation_file = os.path.join(args.data_dir, recipe.val_annotations) if recipe.dataset == "coco" else None
-    metrics = evaluate(model, records, recipe.dataset, out_dir=args.out, flip_test=recipe.flip_test and not args.no_flip,
+    flip_test = recipe.flip_test and not args.no_flip
+    metrics = evaluate(model, records, recipe.dataset, out_dir=args.out, flip_test=flip_test,
                        batch_size=args.batch_size, annotation_file=annotation_file)
     for key, value in metrics.items():
         if isinstance(value, float):
@@ -111,7 +112,8 @@ def cmd_predict(args):
     import cv2
 
     from keras_integral.files import write_json
-    from keras_integral.inference import Predictor, draw_skeleton
+    from keras_integral.inference import Predictor
+    from keras_integral.inference import draw_skeleton
 
     # Everything the command can refuse is checked before the model loads.
     if not cv2.haveImageWriter(args.out):
@@ -147,7 +149,8 @@ def cmd_synth(args):
 
 
 def cmd_export(args):
-    from keras_integral.export import export, representative_crops
+    from keras_integral.export import export
+    from keras_integral.export import representative_crops
     from keras_integral.recipes import load_recipe
     from keras_integral.training import load_split
 
@@ -164,7 +167,8 @@ def cmd_export(args):
     for name, artifact in manifest["artifacts"].items():
         parity = artifact["parity"]
         print(f"{name:<12} {artifact['path']:<22} mean {parity['mean_px']:.4g} px, max {parity['max_px']:.4g} px "
-              f"(target: {parity['target']['statistic']} <= {parity['target']['px']} px){'' if parity['within_target'] else '  OUTSIDE TARGET'}")
+              f"(target: {parity['target']['statistic']} <= {parity['target']['px']} px)"
+              f"{'' if parity['within_target'] else '  OUTSIDE TARGET'}")
     print(f"Manifest: {os.path.join(args.out, 'manifest.json')}")
 
 
@@ -232,7 +236,8 @@ def build_parser():
 
     p = commands.add_parser(
         "evaluate", help="evaluate a model on a recipe's validation set",
-        description="Predict the recipe's validation people (flip test unless the recipe says flip_test: false), map the predictions back "
+        description="Predict the recipe's validation people (flip test unless the recipe says flip_test: false), "
+        "map the predictions back "
                     "to the original images and compute the data set's metrics: MPII PCKh@0.5/@0.1/AUC, COCO "
                     "OKS AP (+ box-relative PCK), H36M MPJPE / PA-MPJPE. Writes OUT/report.json, a PCK curve "
                     "PNG and a sheet of images with the predicted skeletons.",

@@ -137,7 +137,8 @@ def run_demo(out_dir, num_images=NUM_IMAGES, image_size=128, epochs=EPOCHS, step
             curve = json.load(f)["pck_curve"]
         curves[method] = (np.array(curve["alphas"]), np.array(curve["pck"]))
         predictions[method] = np.load(os.path.join(eval_dir, "predictions.npz"))
-        shutil.copy(os.path.join(eval_dir, "contact_sheet.png"), os.path.join(out_dir, f"skeletons_{method.lower()}.png"))
+        shutil.copy(os.path.join(eval_dir, "contact_sheet.png"),
+                    os.path.join(out_dir, f"skeletons_{method.lower()}.png"))
     comparison = compare_methods(predictions["I1"], predictions["H1"], val_records, tuple(recipe.input_size))
 
     print("[4/5] Pictures: PCK curves, the quantisation of one joint")
@@ -184,10 +185,9 @@ def run_demo(out_dir, num_images=NUM_IMAGES, image_size=128, epochs=EPOCHS, step
 
 def _train_all(recipes, data_dir, run_dirs, verbose, parallel):
     """Trains every recipe; returns {method: seconds}. In parallel: one process and one core each."""
-    from keras_integral.training import train_in_processes
-
     from keras_integral.recipes import recipe_differences
     from keras_integral.training import prepare_run_folder
+    from keras_integral.training import train_in_processes
 
     names = list(recipes)
     for m in names:  # a demo run with other numbers is started afresh (train refuses another recipe's folder)
@@ -297,7 +297,8 @@ def plot_quantisation(models, records, predictions, path):
     errors = {}
     for method in METHODS:
         order = np.searchsorted(predictions[method]["index"], index)
-        errors[method] = np.linalg.norm(predictions[method]["keypoints"][order, :, :2] - gt, axis=-1) * to_input[:, None]
+        predicted = predictions[method]["keypoints"][order, :, :2]
+        errors[method] = np.linalg.norm(predicted - gt, axis=-1) * to_input[:, None]
     candidates = np.argwhere(labelled & (errors["I1"] < cell_px) & (errors["H1"] < cell_px))
     if not len(candidates):
         return None
@@ -339,14 +340,16 @@ def _report(summary):
     m, c = summary["metrics"], summary["comparison"]
     t = summary["training"]
     rows = [("AP (COCO OKS)", "AP", 100.0), ("AP50", "AP50", 100.0), ("PCK@0.02 (box)", "PCK@0.02", 1.0),
-            ("PCK@0.05 (box)", "PCK@0.05", 1.0), ("PCK@0.1 (box)", "PCK@0.1", 1.0), ("AUC PCK [0, 0.1]", "PCK_AUC", 1.0)]
+            ("PCK@0.05 (box)", "PCK@0.05", 1.0), ("PCK@0.1 (box)", "PCK@0.1", 1.0),
+            ("AUC PCK [0, 0.1]", "PCK_AUC", 1.0)]
     lines = [
         "# keras-integral demo",
         "",
         f"Synthetic set: {summary['data']['images']} images of {summary['data']['image_size']} px "
         f"({summary['data']['level']} scenes), {summary['data']['val_people']} people held out. "
         f"{t['backbone']} at {t['input_size'][0]}x{t['input_size'][1]} (heat maps "
-        f"{t['heatmap_size'][0]}x{t['heatmap_size'][1]}: a cell is {t['input_size'][1] // t['heatmap_size'][1]} input px), "
+        f"{t['heatmap_size'][0]}x{t['heatmap_size'][1]}: "
+        f"a cell is {t['input_size'][1] // t['heatmap_size'][1]} input px), "
         f"{t['epochs']} x {t['steps_per_epoch']} steps of {t['batch_size']}, trained from scratch "
         f"({t['mixed_precision'] or 'float32'}, flips only); flip test.",
         "",
@@ -361,7 +364,8 @@ def _report(summary):
               f"{error['num_people']} people ({error['num_resamples']} resamples):", "",
               "| quantity | I1 - H1 | 95 % interval | interval excludes 0 |", "|---|---|---|---|"]
     lines.append(f"| mean keypoint error (input px; I1 {error['I1']:.2f}, H1 {error['H1']:.2f}) | "
-                 f"{error['difference']:+.2f} | [{error['low']:+.2f}, {error['high']:+.2f}] | {error['excludes_zero']} |")
+                 f"{error['difference']:+.2f} | [{error['low']:+.2f}, {error['high']:+.2f}] | "
+                 f"{error['excludes_zero']} |")
     for key in (k for k in c if k.startswith("PCK@")):
         r = c[key]
         lines.append(f"| {key} of the box (points) | {r['difference']:+.1f} | [{r['low']:+.1f}, {r['high']:+.1f}] | "

@@ -318,7 +318,8 @@ def _check_records(records, dataset_kind, skeleton, annotation_file):
                 raise ValueError(f"{where}: 'h36m' evaluation needs joints_cam_mm and camera (a 3D record).")
             if not np.all(np.isfinite(record.joints_cam_mm)):
                 raise ValueError(
-                    f"{where}: joints_cam_mm has non-finite values (rows {np.flatnonzero(~np.isfinite(record.joints_cam_mm).all(1)).tolist()}); "
+                    f"{where}: joints_cam_mm has non-finite values "
+                    f"(rows {np.flatnonzero(~np.isfinite(record.joints_cam_mm).all(1)).tolist()}); "
                     "'h36m' evaluation compares every 3D joint."
                 )
             if record.dims != 3:

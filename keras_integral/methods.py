@@ -19,7 +19,7 @@ Example:
 (('joint',), True)
 >>> [m.name for m in methods.for_dims(3)]
 ['R1', 'H1', 'H2', 'I*', 'I1', 'I2']
-"""
+"""  # noqa: E501 (the table)
 
 import dataclasses
 

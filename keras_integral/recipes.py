@@ -38,8 +38,8 @@ import os
 
 import yaml
 
-from keras_integral import skeletons
 from keras_integral import methods
+from keras_integral import skeletons
 
 DATASETS = ("coco", "mpii", "h36m")
 MIX_DATASETS = ("mpii", "coco")

@@ -8,11 +8,11 @@ output-size formula, NumPy convolutions / max-pooling with symmetric padding
 import functools
 import hashlib
 
+import keras
 import numpy as np
 import pytest
 
-import keras
-
+from keras_integral.download import WeightsUnavailableError
 from keras_integral.models.backbones import BACKBONE_NAMES
 from keras_integral.models.backbones import HourglassBackbone
 from keras_integral.models.backbones import MobileNetV3Backbone
@@ -21,7 +21,6 @@ from keras_integral.models.backbones import backbone_stride
 from keras_integral.models.backbones import get_backbone
 from keras_integral.models.backbones import returns_heatmaps
 from keras_integral.models.backbones.mobilenet import imagenet_weights_file
-from keras_integral.download import WeightsUnavailableError
 from tests.harness import run_model_saving_test
 from tests.harness import run_tflite
 
@@ -132,8 +131,8 @@ def test_resnet_forward_shapes_follow_pytorch_sizes(resnet18, resnet50):
 
 def test_resnet_layer_conventions(resnet18, resnet50):
     for model in (resnet18, resnet50):
-        convs = [l for l in model.layers if isinstance(l, keras.layers.Conv2D)]
-        norms = [l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
+        convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+        norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
         assert len(convs) == len(norms)
         assert not any(c.use_bias for c in convs)
         assert all(n.epsilon == 1e-5 and n.momentum == 0.9 for n in norms)
@@ -333,8 +332,8 @@ def test_mobilenet_imagenet_weights_are_keras_applications_with_their_scaling(ke
     # Stand-in for Keras's weights file: an Applications model with random weights and BN
     # statistics, written as Keras writes them (legacy .h5 by layer order), hash entered in
     # Keras's table so its get_file accepts the cached copy.
-    from keras.src.legacy.saving import legacy_h5_format
     import h5py
+    from keras.src.legacy.saving import legacy_h5_format
 
     reference = keras.applications.MobileNetV3Small(input_shape=(64, 64, 3), include_top=False, weights=None,
                                                     include_preprocessing=False)

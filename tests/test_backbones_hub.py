@@ -8,18 +8,17 @@ as `.keras`, and exported with parity. The normalisation in front of the
 backbone is checked against NumPy.
 """
 
+import keras
 import numpy as np
 import pytest
 
-import keras
-
 from keras_integral import export as export_lib
+from keras_integral.download import WeightsUnavailableError
 from keras_integral.models import IntegralPoseModel
 from keras_integral.models.backbones import HubBackbone
 from keras_integral.models.backbones import get_backbone
 from keras_integral.models.backbones.hub import HUB_NORMALISATION
 from keras_integral.recipes import recipe_from_dict
-from keras_integral.download import WeightsUnavailableError
 from tests.harness import pose_batch
 from tests.harness import run_model_saving_test
 

@@ -16,13 +16,13 @@ import os
 import numpy as np
 import pytest
 
+from keras_integral import download
+from keras_integral import pth
 from keras_integral.models import IntegralPoseModel
 from keras_integral.models.backbones import ResNetBackbone
 from keras_integral.models.backbones import get_backbone
-from keras_integral.recipes import load_recipe
-from keras_integral import download
-from keras_integral import pth
 from keras_integral.models.backbones import torchvision
+from keras_integral.recipes import load_recipe
 from tests.torch_resnet import needs_torch
 from tests.torch_resnet import torch
 from tests.torch_resnet import torchvision_resnet

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from keras_integral.data import cameras, h36m
+from keras_integral.data import cameras
+from keras_integral.data import h36m
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "samples"
 H36M_DIR = SAMPLES / "h36m"

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from keras_integral.data import cameras, h36m
+from keras_integral.data import cameras
+from keras_integral.data import h36m
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "samples"
 H36M_DIR = SAMPLES / "h36m"
@@ -504,7 +505,8 @@ def test_unreadable_cache(tmp_path):
 
 
 def test_recipe_trains_from_the_authors_folder(tmp_path):
-    from keras_integral.recipes import load_recipe, recipe_from_dict
+    from keras_integral.recipes import load_recipe
+    from keras_integral.recipes import recipe_from_dict
     from keras_integral.training import load_split
 
     split_root(tmp_path / "hm36", num_frames=3)

@@ -10,7 +10,8 @@ import scipy.ndimage
 import tensorflow as tf
 
 from keras_integral import skeletons
-from keras_integral.data import pipeline, transforms
+from keras_integral.data import pipeline
+from keras_integral.data import transforms
 from keras_integral.data.records import PoseRecord
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "samples"
@@ -216,14 +217,18 @@ def test_same_seed_same_batches_other_seed_other_batches(tmp_path):
 
 def test_stream_started_at_k_equals_the_unbroken_stream_from_k(tmp_path):
     records = _random_records(tmp_path, 3)  # 3 records: sample 4 is in epoch 1
-    make = lambda start: pipeline.make_dataset(
-        records, "h36m", (24, 24), training=True, batch_size=2, seed=5, start_index=start, with_meta=True
-    )
+
+    def make(start):
+        return pipeline.make_dataset(
+            records, "h36m", (24, 24), training=True, batch_size=2, seed=5, start_index=start, with_meta=True
+        )
+
     unbroken = _samples(make(0), 6)
     resumed = _samples(make(4), 4)
     for (ia, ka, wa, ma), (ib, kb, wb, mb) in zip(unbroken[4:], resumed):
         np.testing.assert_array_equal(ia, ib)
         np.testing.assert_array_equal(ka, kb)
+        np.testing.assert_array_equal(wa, wb)
         assert ma["index"] == mb["index"]
 
 

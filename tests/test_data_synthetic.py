@@ -401,7 +401,8 @@ def test_each_level_is_deterministic_and_the_loaders_read_it(tmp_path):
         assert f'level="{level}"' in (tmp_path / level / "README.md").read_text()
         records = coco_loader.load_records(train, tmp_path / level / "coco" / "images")
         assert len(records) == NUM - 1 and all(os.path.isfile(r.image_path) for r in records)
-        test = h36m_loader.load_records(tmp_path / level / "h36m" / "annotations.npz", tmp_path / level / "h36m" / "images",
+        h36m_dir = tmp_path / level / "h36m"
+        test = h36m_loader.load_records(h36m_dir / "annotations.npz", h36m_dir / "images",
                                         tmp_path / level / "h36m" / "cameras.json", protocol=2, split="test")
         assert len(test) > 0 and all(os.path.isfile(r.image_path) for r in test)
         keypoints[level] = [(r.keypoints, r.weights[:, 0] > 0) for r in records]

@@ -5,8 +5,12 @@ import dataclasses
 import numpy as np
 import pytest
 
-from keras_integral.data import coco, synthetic, transforms
-from keras_integral.demo import compare_methods, demo_recipe, verdict
+from keras_integral.data import coco
+from keras_integral.data import synthetic
+from keras_integral.data import transforms
+from keras_integral.demo import compare_methods
+from keras_integral.demo import demo_recipe
+from keras_integral.demo import verdict
 
 
 @pytest.fixture(scope="module")

@@ -10,12 +10,23 @@ import numpy as np
 import pytest
 
 from keras_integral import skeletons
-from keras_integral.data import coco, h36m, mpii, pipeline, synthetic
+from keras_integral.data import coco
+from keras_integral.data import h36m
+from keras_integral.data import mpii
+from keras_integral.data import pipeline
+from keras_integral.data import synthetic
 from keras_integral.data.records import PoseRecord
-from keras_integral.evaluate import SHEET_COLUMNS, SHEET_LARGE, SHEET_LARGE_TILE_PX, SHEET_TILE_PX
-from keras_integral.evaluate import evaluate, plot_heatmap_decoding, plot_pck_curves
+from keras_integral.evaluate import SHEET_COLUMNS
+from keras_integral.evaluate import SHEET_LARGE
+from keras_integral.evaluate import SHEET_LARGE_TILE_PX
+from keras_integral.evaluate import SHEET_TILE_PX
+from keras_integral.evaluate import evaluate
+from keras_integral.evaluate import plot_heatmap_decoding
+from keras_integral.evaluate import plot_pck_curves
 from keras_integral.inference import SIDE_COLOURS
-from tests.test_inference import LookupOracle, crop_window, to_crop
+from tests.test_inference import LookupOracle
+from tests.test_inference import crop_window
+from tests.test_inference import to_crop
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "samples"
 SIZE = (64, 64)

@@ -18,9 +18,12 @@ import tensorflow as tf
 
 from keras_integral import export as export_lib
 from keras_integral import skeletons
-from keras_integral.data import coco, pipeline
+from keras_integral.data import coco
+from keras_integral.data import pipeline
 from keras_integral.models.pose_model import IntegralPoseModel
-from keras_integral.zoo import from_preset, pack_preset, save_preset
+from keras_integral.zoo import from_preset
+from keras_integral.zoo import pack_preset
+from keras_integral.zoo import save_preset
 
 SIZE = (64, 64)
 TARGET = {"fp32": ("max", 1e-3), "fp16": ("mean", 0.05 * 64 / 256), "int8": ("mean", 1.0 * 64 / 256)}

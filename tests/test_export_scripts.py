@@ -18,7 +18,8 @@ import pytest
 import tensorflow as tf
 
 from keras_integral import export as export_lib
-from keras_integral.data import coco, transforms
+from keras_integral.data import coco
+from keras_integral.data import transforms
 from keras_integral.models.pose_model import IntegralPoseModel
 
 SIZE = (64, 64)

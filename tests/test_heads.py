@@ -6,10 +6,9 @@ kernel layout `(in, out, kh, kw)`), inference-mode BN, global average
 pooling and a dense layer.
 """
 
+import keras
 import numpy as np
 import pytest
-
-import keras
 
 from keras_integral.models.heads import DeconvHead
 from keras_integral.models.heads import RegressionHead

@@ -9,7 +9,11 @@ import pytest
 
 from keras_integral import skeletons
 from keras_integral.data import coco
-from keras_integral.inference import SIDE_COLOURS, Predictor, contact_sheet, draw_skeleton, predict_crops
+from keras_integral.inference import SIDE_COLOURS
+from keras_integral.inference import Predictor
+from keras_integral.inference import contact_sheet
+from keras_integral.inference import draw_skeleton
+from keras_integral.inference import predict_crops
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "samples"
 SIZE = (64, 64)

@@ -5,8 +5,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_integral.layers import IntegralRegression2D, IntegralRegression3D, MarginalIntegral3D
-from tests.harness import run_layer_test, run_tflite
+from keras_integral.layers import IntegralRegression2D
+from keras_integral.layers import IntegralRegression3D
+from keras_integral.layers import MarginalIntegral3D
+from tests.harness import run_layer_test
+from tests.harness import run_tflite
 
 
 def numpy_integral(logits):

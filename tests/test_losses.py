@@ -3,7 +3,8 @@
 import keras
 import numpy as np
 import pytest
-from scipy.special import expit, log_softmax
+from scipy.special import expit
+from scipy.special import log_softmax
 
 from keras_integral import losses
 

@@ -11,7 +11,10 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from keras_integral import skeletons
-from keras_integral.metrics import coco_keypoint_ap, oks, oks_nms, rescore
+from keras_integral.metrics import coco_keypoint_ap
+from keras_integral.metrics import oks
+from keras_integral.metrics import oks_nms
+from keras_integral.metrics import rescore
 
 SIGMAS = np.array(skeletons.get("coco").oks_sigmas)
 

@@ -5,14 +5,12 @@ import pytest
 import scipy.spatial
 from scipy.spatial.transform import Rotation
 
-from keras_integral.metrics import (
-    mpjpe,
-    pa_mpjpe,
-    rigid_align,
-    rigid_aligned_mpjpe,
-    root_relative,
-    similarity_align,
-)
+from keras_integral.metrics import mpjpe
+from keras_integral.metrics import pa_mpjpe
+from keras_integral.metrics import rigid_align
+from keras_integral.metrics import rigid_aligned_mpjpe
+from keras_integral.metrics import root_relative
+from keras_integral.metrics import similarity_align
 
 
 def authors_rigid_align(a, b):

@@ -6,14 +6,12 @@ import numpy as np
 import pytest
 
 from keras_integral import skeletons
-from keras_integral.metrics import (
-    MPII_SUMMARY_EXCLUDE,
-    auc,
-    head_size_from_box,
-    pck,
-    pck_curve,
-    pckh,
-)
+from keras_integral.metrics import MPII_SUMMARY_EXCLUDE
+from keras_integral.metrics import auc
+from keras_integral.metrics import head_size_from_box
+from keras_integral.metrics import pck
+from keras_integral.metrics import pck_curve
+from keras_integral.metrics import pckh
 
 
 def mpii_official(pred, gt, headboxes, visible, threshold):

@@ -5,7 +5,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_integral.metrics import MPJPE, PCK, mpjpe, pck
+from keras_integral.metrics import MPJPE
+from keras_integral.metrics import PCK
+from keras_integral.metrics import mpjpe
+from keras_integral.metrics import pck
 
 
 def batches(seed, count=3, joints=5, dims=3):

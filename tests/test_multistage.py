@@ -10,7 +10,9 @@ from keras_integral.models.backbones import ResNetBackbone
 from keras_integral.models.heads import DeconvHead
 from keras_integral.models.multistage import MultiStagePoseModel
 from keras_integral.models.pose_model import IntegralPoseModel
-from tests.harness import pose_batch, run_model_saving_test, run_tflite
+from tests.harness import pose_batch
+from tests.harness import run_model_saving_test
+from tests.harness import run_tflite
 
 SIZE = (64, 64)
 JOINTS = 16  # MPII
@@ -42,7 +44,7 @@ def test_each_later_stage_is_a_fresh_layer3_layer4_and_head():
     # Parameters: the single-stage model, plus per later stage a torchvision layer3 + layer4,
     # the extra input channels of its two first convolutions (and nothing else), and a head.
     resnet = ResNetBackbone(depth=18, input_shape=(*SIZE, 3))
-    layer34 = count(l for l in resnet.layers if l.name.startswith(("layer3", "layer4")))
+    layer34 = count(layer for layer in resnet.layers if layer.name.startswith(("layer3", "layer4")))
     extra = 3 * 3 * JOINTS * 256 + 1 * 1 * JOINTS * 256
     head = DeconvHead(JOINTS)
     head.build((None, 2, 2, 512))

@@ -5,9 +5,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_integral.methods import METHODS_2D, METHODS_3D
+from keras_integral.methods import METHODS_2D
+from keras_integral.methods import METHODS_3D
 from keras_integral.models.pose_model import IntegralPoseModel
-from tests.harness import pose_batch, run_model_saving_test, run_tflite
+from tests.harness import pose_batch
+from tests.harness import run_model_saving_test
+from tests.harness import run_tflite
 
 SIZE = (64, 64)
 
@@ -140,7 +143,8 @@ def test_converts_to_tflite_with_builtin_ops_only(rng, tmp_path):
 
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint("serve", model.predict_step, input_signature=[keras.InputSpec(shape=(1, *SIZE, 3), dtype="float32")])
+    signature = [keras.InputSpec(shape=(1, *SIZE, 3), dtype="float32")]
+    archive.add_endpoint("serve", model.predict_step, input_signature=signature)
     archive.write_out(str(tmp_path / "saved_model"), verbose=False)
     converter = tf.lite.TFLiteConverter.from_saved_model(str(tmp_path / "saved_model"))
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]

@@ -25,7 +25,8 @@ def _runs(values):
         for seed, metrics in enumerate(seeds):
             runs[f"{cell}_seed{seed}"] = {"cell": cell, "seed": seed, "method": method,
                                           "heatmap_size": [8, 8] if cell.endswith("hm8") else [16, 16],
-                                          "mixed": cell.endswith("mixed2d"), "steps": 1200, "train_s": 100, "s_per_step": 0.1,
+                                          "mixed": cell.endswith("mixed2d"), "steps": 1200, "train_s": 100,
+                                          "s_per_step": 0.1,
                                           "metrics": metrics}
     return runs
 
@@ -53,7 +54,8 @@ def test_tables_show_mean_and_std_over_seeds_and_every_verdict(ablations):
         "h36m3d_i2_hm16": [{"MPJPE": 100.0, "PA-MPJPE": 80.0}, {"MPJPE": 104.0, "PA-MPJPE": 82.0}],
     })
     text = ablations.tables(runs)
-    assert "| I1 | 16x16 | 3 | 10.0 ± 0.0 | 71.0 ± 1.0 | 85.0 ± 0.0 | 3.0 ± 0.0 | 30.0 ± 0.0 | 1200 | 100 | 0.100 |" in text
+    assert ("| I1 | 16x16 | 3 | 10.0 ± 0.0 | 71.0 ± 1.0 | 85.0 ± 0.0 | 3.0 ± 0.0 | 30.0 ± 0.0 | 1200 | 100 "
+            "| 0.100 |") in text
     assert "| I2 | 3D only | 2 | 102.0 ± 2.8 | 81.0 ± 1.4 | 1200 | 100 | 0.100 |" in text
     verdicts = {line.split(" | ")[0][2:]: line.rsplit(" | ", 1)[1].rstrip(" |")
                 for line in text.splitlines() if line.startswith("| (")}

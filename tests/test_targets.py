@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from keras_integral import targets
-from keras_integral.layers import IntegralRegression2D, IntegralRegression3D
+from keras_integral.layers import IntegralRegression2D
+from keras_integral.layers import IntegralRegression3D
 
 
 # Centres at least 5 sigma from the border: nearer, the blob is truncated and its mean moves inward.

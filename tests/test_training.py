@@ -12,8 +12,11 @@ import numpy as np
 import pytest
 
 from keras_integral.demo import DEMO_RECIPE
-from keras_integral.recipes import load_recipe, recipe_from_dict
-from keras_integral.training import backup_epoch, latest_backup, train
+from keras_integral.recipes import load_recipe
+from keras_integral.recipes import recipe_from_dict
+from keras_integral.training import backup_epoch
+from keras_integral.training import latest_backup
+from keras_integral.training import train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -192,7 +195,8 @@ def test_recipe_errors_name_the_key_the_file_and_the_allowed_values(tmp_path):
 
 def test_flip_augmentation_only_mirrors_the_evaluation_crops(synth_dir):
     from keras_integral.data import pipeline
-    from keras_integral.training import load_split, training_stream
+    from keras_integral.training import load_split
+    from keras_integral.training import training_stream
 
     recipe = recipe_from_dict(dict(TINY, augmentation="flip", batch_size=8))
     records = load_split(recipe, synth_dir, "train")
@@ -350,7 +354,8 @@ def test_train_help_names_resume_and_overwrite(capsys):
 
 
 def test_stale_temporaries_of_killed_runs_are_removed(tmp_path):
-    from keras_integral.training import AtomicBackupAndRestore, prepare_run_folder
+    from keras_integral.training import AtomicBackupAndRestore
+    from keras_integral.training import prepare_run_folder
 
     recipe = recipe_from_dict(dict(TINY))
     prepare_run_folder(recipe, str(tmp_path / "run"))

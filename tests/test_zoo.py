@@ -20,14 +20,14 @@ import numpy as np
 import pytest
 
 import keras_integral
+from keras_integral import download
 from keras_integral import skeletons
-from keras_integral.models import IntegralPoseModel
 from keras_integral.methods import METHODS_2D
 from keras_integral.methods import METHODS_3D
+from keras_integral.models import IntegralPoseModel
 from keras_integral.zoo import ChecksumMismatchError
 from keras_integral.zoo import PresetUnavailableError
 from keras_integral.zoo import UnsafeArchiveError
-from keras_integral import download
 from keras_integral.zoo import pack_preset
 from keras_integral.zoo import registry
 from keras_integral.zoo import save_preset

@@ -286,7 +286,8 @@ def _load_npz(path, image_dir, cameras_file, keep):
     rows = np.flatnonzero(keep([p[0] for p in parsed], frames))
     # Only labelled values must be numbers; evaluation uses every 3D joint of a frame.
     finite = {
-        "box not finite and > 0 (center, scale)": np.isfinite(center[rows]).all(1) & np.isfinite(scale[rows]) & (scale[rows] > 0),
+        "box not finite and > 0 (center, scale)":
+            np.isfinite(center[rows]).all(1) & np.isfinite(scale[rows]) & (scale[rows] > 0),
         "non-finite 2D joints (part)": np.all(np.isfinite(part[rows, :, :2]) | (part[rows, :, 2:] == 0), axis=(1, 2))
         & np.isfinite(part[rows, :, 2]).all(1),
         "non-finite 3D joints (S)": np.isfinite(joints_cam[rows]).all(axis=(1, 2)),

@@ -15,26 +15,26 @@ Example:
 100.0
 """
 
-from keras_integral.metrics.coco import coco_keypoint_ap, oks, oks_nms, rescore
-from keras_integral.metrics.mpjpe import (
-    mpjpe,
-    pa_mpjpe,
-    rigid_align,
-    rigid_aligned_mpjpe,
-    root_relative,
-    similarity_align,
-)
-from keras_integral.metrics.pck import (
-    MPII_SC_BIAS,
-    MPII_SUMMARY_EXCLUDE,
-    auc,
-    head_size_from_box,
-    joint_mask,
-    pck,
-    pck_curve,
-    pckh,
-)
-from keras_integral.metrics.streaming import MPJPE, PCK
+from keras_integral.metrics.coco import coco_keypoint_ap
+from keras_integral.metrics.coco import oks
+from keras_integral.metrics.coco import oks_nms
+from keras_integral.metrics.coco import rescore
+from keras_integral.metrics.mpjpe import mpjpe
+from keras_integral.metrics.mpjpe import pa_mpjpe
+from keras_integral.metrics.mpjpe import rigid_align
+from keras_integral.metrics.mpjpe import rigid_aligned_mpjpe
+from keras_integral.metrics.mpjpe import root_relative
+from keras_integral.metrics.mpjpe import similarity_align
+from keras_integral.metrics.pck import MPII_SC_BIAS
+from keras_integral.metrics.pck import MPII_SUMMARY_EXCLUDE
+from keras_integral.metrics.pck import auc
+from keras_integral.metrics.pck import head_size_from_box
+from keras_integral.metrics.pck import joint_mask
+from keras_integral.metrics.pck import pck
+from keras_integral.metrics.pck import pck_curve
+from keras_integral.metrics.pck import pckh
+from keras_integral.metrics.streaming import MPJPE
+from keras_integral.metrics.streaming import PCK
 
 __all__ = [
     "MPII_SC_BIAS",

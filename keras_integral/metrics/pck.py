@@ -171,15 +171,15 @@ def pckh(pred, gt, head_sizes, weights, alpha=0.5, exclude=()):
     return pck(pred, gt, head_sizes, weights, alpha, exclude)
 
 
-def pck_curve(pred, gt, head_sizes, weights, alphas=np.linspace(0.0, 0.5, 51), exclude=()):
+def pck_curve(pred, gt, head_sizes, weights, alphas=None, exclude=()):
     """Mean PCKh at each threshold in `alphas`.
 
     Args:
         pred, gt: `(n, joints, 2)` keypoints, pixels.
         head_sizes: `(n,)` normalizer per sample, pixels.
         weights: `(n, joints)` or `(n, joints, 2)`.
-        alphas: `(k,)` increasing thresholds; the default is the MPII
-            evaluation's `0:0.01:0.5`.
+        alphas: `(k,)` increasing thresholds; None (the default) is the
+            MPII evaluation's `0:0.01:0.5`.
         exclude: joint indices left out of the means.
 
     Returns:
@@ -192,7 +192,7 @@ def pck_curve(pred, gt, head_sizes, weights, alphas=np.linspace(0.0, 0.5, 51), e
     >>> p.tolist()
     [0.0, 100.0]
     """
-    alphas = np.asarray(alphas, np.float64)
+    alphas = np.linspace(0.0, 0.5, 51) if alphas is None else np.asarray(alphas, np.float64)
     values = [pck(pred, gt, head_sizes, weights, a, exclude)["mean"] for a in alphas]
     return alphas, np.asarray(values)
 

@@ -15,11 +15,11 @@ serialisation) is `IntegralPoseModel`'s.
 
 import keras
 
+from keras_integral import methods
 from keras_integral.models.backbones import get_backbone
 from keras_integral.models.backbones.resnet import residual_stage
 from keras_integral.models.backbones.resnet_layout import RESNET_DEPTHS
 from keras_integral.models.heads import DeconvHead
-from keras_integral import methods
 from keras_integral.models.pose_model import IntegralPoseModel
 
 # Direct regression (R1) has no heat maps to pass from stage to stage.

@@ -222,7 +222,8 @@ class IntegralPoseModel(MultiWorkerFitMixin, keras.Model):
                 prefix = "" if i == last else self._stage_prefix(i)
                 outputs.update({prefix + key: value for key, value in stage.items()})
         backbone_name = backbone if isinstance(backbone, str) else backbone.name
-        super().__init__(inputs=images, outputs=outputs, name=name or f"{method.lower().replace('*', 'star')}_{backbone_name}", **kwargs)
+        name = name or f"{method.lower().replace('*', 'star')}_{backbone_name}"
+        super().__init__(inputs=images, outputs=outputs, name=name, **kwargs)
 
         # === Config ===
         self.backbone_name = backbone_name
@@ -401,7 +402,10 @@ class IntegralPoseModel(MultiWorkerFitMixin, keras.Model):
         return super().__call__(*args, **kwargs)
 
     def predict(self, x, *args, **kwargs):
-        """`keras.Model.predict`: `{"keypoints", "scores"}` of `(batch, H, W, 3)` crops; an empty batch gives empty arrays."""
+        """`keras.Model.predict`: `{"keypoints", "scores"}` of `(batch, H, W, 3)` crops.
+
+        An empty batch gives empty arrays.
+        """
         if check_images(x, self.input_size, f"Model {self.name!r}") == 0:
             return self._empty_predictions()
         return super().predict(x, *args, **kwargs)

@@ -38,9 +38,9 @@ import keras
 
 from keras_integral import download
 from keras_integral import models  # noqa: F401  (registers the serialisable classes)
-from keras_integral.zoo import registry
 from keras_integral.files import write_json
 from keras_integral.version import __version__
+from keras_integral.zoo import registry
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"

@@ -25,7 +25,7 @@ Example:
 >>> from keras_integral.models.backbones import get_backbone
 >>> get_backbone("resnet18", (64, 64, 3)).output.shape
 (None, 2, 2, 512)
-"""
+"""  # noqa: E501 (the table)
 
 import re
 

@@ -49,7 +49,7 @@ Example:
 >>> from keras_integral.models import IntegralPoseModel
 >>> model = IntegralPoseModel(backbone="keras_hub:resnet_50_imagenet", method="I1",
 ...                           skeleton="coco", input_size=(256, 192))  # doctest: +SKIP
-"""
+"""  # noqa: E501 (the table)
 
 import math
 
