@@ -2,7 +2,8 @@
 
 The path, top to bottom:
 
-    records -> pipeline.make_dataset(training=False, with_meta=True)    data/pipeline.py
+    records -> pipeline.make_dataset(training=False, with_meta=True,   data/pipeline.py
+                                     margin=model.crop_margin)
       -> predict_crops (flip test)                                       inference.py
       -> crop pixels -> image pixels (meta["crop_to_image"])             inference.crops_to_image
       -> metrics against the records' own annotations                    metrics/
@@ -51,10 +52,10 @@ from keras_integral.data import cameras
 from keras_integral.data import pipeline
 from keras_integral.data import transforms
 from keras_integral.files import write_json
-from keras_integral.inference import DEFAULT_MARGIN
 from keras_integral.inference import contact_sheet
 from keras_integral.inference import crops_to_image
 from keras_integral.inference import draw_skeleton
+from keras_integral.inference import model_crop_margin
 from keras_integral.inference import model_input_size
 from keras_integral.inference import model_skeleton
 from keras_integral.inference import predict_crops
@@ -93,7 +94,8 @@ def evaluate(
 
     Args:
         model: a pose model (`IntegralPoseModel`, or anything with
-            `predict_on_batch`, `input_size` and `skeleton`).
+            `predict_on_batch`, `input_size` and `skeleton`). The crops are
+            cut with its `crop_margin` (`inference.model_crop_margin`).
         records: list of `PoseRecord`s (any skeleton the pipeline can map to
             the model's). Ground-truth boxes or detections (`record.score`).
         dataset_kind: `"mpii"` (any 2D set with `record.head_size`), `"coco"`
@@ -140,9 +142,11 @@ def evaluate(
         raise ValueError("records is empty: nothing to evaluate.")
     skeleton = model_skeleton(model)
     input_size = model_input_size(model)
+    margin = model_crop_margin(model)
     _check_records(records, dataset_kind, skeleton, annotation_file)
 
-    predictions = _predict(model, records, skeleton, input_size, flip_test, batch_size, max_sheet_images, verbose)
+    predictions = _predict(model, records, skeleton, input_size, margin, flip_test, batch_size, max_sheet_images,
+                           verbose)
     index = predictions["index"]
     if not len(index):
         raise ValueError(f"None of the {len(records)} records could be evaluated: every image was unreadable.")
@@ -151,7 +155,7 @@ def evaluate(
     if dataset_kind == "mpii":
         result, curve = _mpii_metrics(predictions, evaluated, skeleton)
     elif dataset_kind == "coco":
-        result, results_json = _coco_metrics(predictions, evaluated, input_size, annotation_file)
+        result, results_json = _coco_metrics(predictions, evaluated, input_size, margin, annotation_file)
         curve = _box_pck_curve(predictions, evaluated, skeleton)
         if curve is not None:
             for alpha in BOX_PCK_REPORTED:
@@ -184,7 +188,7 @@ def evaluate(
                 "config": _model_config(model),
                 "skeleton": skeleton.name,
                 "input_size": list(input_size),
-                "margin": DEFAULT_MARGIN,
+                "margin": margin,
                 "flip_test": bool(flip_test),
                 "batch_size": batch_size,
                 "annotation_file": None if annotation_file is None else os.fspath(annotation_file),
@@ -338,10 +342,10 @@ def _check_records(records, dataset_kind, skeleton, annotation_file):
             raise ValueError(f"dataset_kind='coco' needs a model with the COCO-17 skeleton, got {skeleton.name!r}.")
 
 
-def _predict(model, records, skeleton, input_size, flip_test, batch_size, max_sheet_images, verbose):
+def _predict(model, records, skeleton, input_size, margin, flip_test, batch_size, max_sheet_images, verbose):
     """Runs the evaluation stream: predictions in image pixels, by record index, and the sheet's crops."""
     dataset = pipeline.make_dataset(
-        records, skeleton, input_size, training=False, batch_size=batch_size, margin=DEFAULT_MARGIN,
+        records, skeleton, input_size, training=False, batch_size=batch_size, margin=margin,
         dims=2,  # the stream's targets are unused: metrics read the records' own annotations
         with_meta=True,
     )  # fmt: skip
@@ -444,13 +448,13 @@ def _box_pck_curve(predictions, records, skeleton):
     return "PCK of the box's longer side", alphas, curve
 
 
-def _coco_metrics(predictions, records, input_size, annotation_file):
+def _coco_metrics(predictions, records, input_size, margin, annotation_file):
     """Top-down COCO evaluation as Simple Baselines / HRNet: rescore, OKS-NMS per image, AP."""
     person_scores = metrics_lib.rescore(
         predictions["scores"], np.array([r.score for r in records]), COCO_JOINT_SCORE_THRESHOLD
     )
     # HRNet's NMS area: the crop window (box at the input's aspect ratio, times the margin).
-    _, crop_sizes = transforms.box_to_crop(np.stack([r.box for r in records]), input_size, DEFAULT_MARGIN)
+    _, crop_sizes = transforms.box_to_crop(np.stack([r.box for r in records]), input_size, margin)
     people_by_image = defaultdict(list)
     for keypoints, scores, score, crop_size, record in zip(
         predictions["keypoints"], predictions["scores"], person_scores, crop_sizes, records

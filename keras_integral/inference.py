@@ -3,7 +3,7 @@
 The path of one image, top to bottom:
 
     image (H, W, 3) RGB + person boxes [x, y, w, h]
-      -> crop window per box (transforms.box_to_crop, margin 1.25)    data/transforms.py
+      -> crop window per box (transforms.box_to_crop, model.crop_margin)  data/transforms.py
       -> affine crop (transforms.crop_matrix + warp_image), as the evaluation pipeline
       -> model on the crops (+ the mirrored crops: flip test)          predict_crops
       -> keypoints in crop pixels -> inverse affine -> image pixels
@@ -11,7 +11,7 @@ The path of one image, top to bottom:
 `predict_crops` is the one implementation of the flip test; `evaluate.py`
 uses it too. The model is anything with `predict_on_batch(images)` returning
 `{"keypoints", "scores"}` (an `IntegralPoseModel`), plus `input_size` and
-`skeleton` attributes.
+`skeleton` attributes (and `crop_margin`; without it, `transforms.CROP_MARGIN`).
 
 Example:
 
@@ -36,8 +36,6 @@ from keras_integral.data import transforms
 
 # RGB colours of drawn limbs and joints, by side of the body.
 SIDE_COLOURS = {"left": (255, 140, 0), "right": (0, 140, 255), "centre": (60, 220, 60)}
-# The pipeline's (and the authors') box enlargement around a person box.
-DEFAULT_MARGIN = 1.25
 
 
 def model_input_size(model):
@@ -65,6 +63,21 @@ def model_input_size(model):
             f"`input_size` (height, width) attribute or a (batch, H, W, 3) input, got {size!r}."
         )
     return int(size[0]), int(size[1])
+
+
+def model_crop_margin(model):
+    """The box enlargement a pose model's crops are cut with (its `crop_margin`).
+
+    A model without the attribute (a plain Keras model) gets
+    `transforms.CROP_MARGIN`, the default of `IntegralPoseModel`.
+
+    Example:
+
+    >>> model_crop_margin(model)     # doctest: +SKIP
+    1.25
+    """
+    return transforms.check_crop_margin(getattr(model, "crop_margin", transforms.CROP_MARGIN),
+                                        f"{getattr(model, 'name', type(model).__name__)}.crop_margin")
 
 
 def model_skeleton(model):
@@ -137,8 +150,8 @@ class Predictor:
     """Top-down pose prediction on whole images: boxes in, image-pixel keypoints out.
 
     Crops exactly as the evaluation pipeline (`transforms.box_to_crop` with
-    `margin`, `crop_matrix`, bilinear `warp_image`, zeros outside the image)
-    and maps the predictions back with the inverse affine.
+    the model's `crop_margin`, `crop_matrix`, bilinear `warp_image`, zeros
+    outside the image) and maps the predictions back with the inverse affine.
 
     Args:
         model: a pose model (`IntegralPoseModel`, or anything with
@@ -148,7 +161,9 @@ class Predictor:
             test's left/right swap; default: `model.skeleton`.
         flip_test: average with the prediction on the mirrored crop.
         batch_size: crops per model call (the flip test doubles it).
-        margin: box enlargement, as in `pipeline.make_dataset`.
+        margin: box enlargement (`transforms.box_to_crop`); `None`: the
+            model's `crop_margin` (`model_crop_margin`), the one it was
+            trained with.
 
     Example:
 
@@ -157,17 +172,15 @@ class Predictor:
     >>> out["keypoints"][0, 0]      # (x, y) of joint 0 in image pixels   # doctest: +SKIP
     """
 
-    def __init__(self, model, skeleton=None, flip_test=False, batch_size=32, margin=DEFAULT_MARGIN):
+    def __init__(self, model, skeleton=None, flip_test=False, batch_size=32, margin=None):
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
-        if not margin > 0:
-            raise ValueError(f"margin must be > 0, got {margin!r}.")
+        self.margin = model_crop_margin(model) if margin is None else transforms.check_crop_margin(margin, "margin")
         self.model = model
         self.skeleton = skeletons.get(skeleton) if skeleton is not None else model_skeleton(model)
         self.input_size = model_input_size(model)
         self.flip_test = bool(flip_test)
         self.batch_size = int(batch_size)
-        self.margin = float(margin)
 
     def predict(self, image, boxes=None):
         """Keypoints of the people in `boxes`, in original image pixels.

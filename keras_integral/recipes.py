@@ -40,6 +40,7 @@ import yaml
 
 from keras_integral import methods
 from keras_integral import skeletons
+from keras_integral.data.transforms import CROP_MARGIN
 
 DATASETS = ("coco", "mpii", "h36m")
 MIX_DATASETS = ("mpii", "coco")
@@ -81,6 +82,7 @@ class Recipe:
     joint_loss: str = "l1"
     head_filters: int = 256
     integral_scale: float = 1.0  # integral methods: logits times this before the softmax (1: Eq. 2)
+    crop_margin: float = CROP_MARGIN  # person box enlargement of every crop, saved with the model
     num_stages: int = 1  # > 1: the multi-stage model (MS-H1, MS-I1; Table 4)
     # Training.
     batch_size: int = 32  # global, split across replicas
@@ -111,6 +113,7 @@ class Recipe:
             heatmap_size=tuple(self.heatmap_size) if self.heatmap_size else None,
             depth_bins=self.depth_bins, two_step=self.two_step, depth_range_mm=self.depth_range_mm,
             joint_loss=self.joint_loss, head_filters=self.head_filters, integral_scale=self.integral_scale,
+            crop_margin=self.crop_margin,
             **({"num_stages": self.num_stages} if self.num_stages > 1 else {}),
         )
 
@@ -204,8 +207,10 @@ def _check_training_numbers(source, recipe):
         value = getattr(recipe, key)
         if value is not None and value < 1:
             _fail(source, key, f"must be at least 1, got {value}.")
-    if not (math.isfinite(recipe.learning_rate) and recipe.learning_rate > 0):
-        _fail(source, "learning_rate", f"must be a finite number > 0, got {recipe.learning_rate}.")
+    for key in ("learning_rate", "crop_margin"):
+        value = getattr(recipe, key)
+        if not (math.isfinite(value) and value > 0):
+            _fail(source, key, f"must be a finite number > 0, got {value}.")
     switch = recipe.phase_switch_epoch
     if switch is not None:
         if not methods.get(recipe.method).two_phase:

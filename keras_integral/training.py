@@ -119,7 +119,8 @@ def training_stream(recipe, train_records, mix_records, start=0):
     augmentation = AUGMENTATIONS[recipe.augmentation]
     dims = 3 if recipe.depth_bins else 2
     common = dict(skeleton=recipe.skeleton, input_size=tuple(recipe.input_size), batch_size=recipe.batch_size,
-                  seed=recipe.seed, start_index=start, dims=dims, augmentation=augmentation)
+                  seed=recipe.seed, start_index=start, margin=recipe.crop_margin, dims=dims,
+                  augmentation=augmentation)
     if mix_records:
         weights = [1.0 - recipe.mix_fraction, recipe.mix_fraction]
         dataset = pipeline.mixed([train_records, mix_records], weights, **common)
@@ -411,7 +412,7 @@ def train(recipe, data_dir, out_dir, verbose=1, callbacks=(), resume=False, over
             validation_steps = -(-len(val_records) // recipe.batch_size)
             validation = pipeline.make_dataset(
                 val_records, recipe.skeleton, tuple(recipe.input_size), training=False,
-                batch_size=recipe.batch_size, dims=3 if recipe.depth_bins else 2,
+                batch_size=recipe.batch_size, margin=recipe.crop_margin, dims=3 if recipe.depth_bins else 2,
             )
             validation_skipped = validation.skipped_images
             validation = validation.repeat()  # with validation_steps, Keras reads on across epochs: one pass per epoch

@@ -11,6 +11,7 @@ import pytest
 
 from keras_integral.data import cameras
 from keras_integral.data import h36m
+from keras_integral.data import transforms
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "samples"
 H36M_DIR = SAMPLES / "h36m"
@@ -139,7 +140,7 @@ def test_folder_matches_the_sample(authors_root):
         np.testing.assert_array_equal(record.weights, np.ones((17, 3)))
         # The authors' 2000 mm crop is the pipeline's 1.25 margin on a 1600 mm box.
         np.testing.assert_allclose(record.box, pinhole_box(frame["joints_m"], frame["camera"], 1.6), atol=1e-3)
-        np.testing.assert_allclose(record.box[2:] * h36m.PIPELINE_MARGIN,
+        np.testing.assert_allclose(record.box[2:] * transforms.CROP_MARGIN,
                                    pinhole_box(frame["joints_m"], frame["camera"], 2.0)[2:], rtol=1e-5)
         ids = frame["ids"]
         # The action is named as in the npz, so per-action results of both layouts line up.

@@ -53,15 +53,15 @@ def h36m_records(synth):
                                 SAMPLES / "h36m" / "cameras.json"))  # fmt: skip
 
 
-def oracle_for(records, skeleton, dims=2, offset=0.0):
+def oracle_for(records, skeleton, dims=2, offset=0.0, margin=1.25):
     """An exact model of `records`: the pipeline's evaluation crops and the true keypoints in them (NumPy),
     moved by `offset` crop pixels (`(joints, dims)` or scalar)."""
-    dataset = pipeline.make_dataset(records, skeleton, SIZE, training=False, batch_size=len(records))
+    dataset = pipeline.make_dataset(records, skeleton, SIZE, training=False, batch_size=len(records), margin=margin)
     crops = next(iter(dataset))[0].numpy()
     truth = []
     for r in records:
         kp, _ = skeletons.map_keypoints(r.keypoints, r.weights, r.skeleton, skeleton)
-        kp = np.concatenate([to_crop(kp[:, :2], r.box, SIZE), kp[:, 2:]], axis=1)[:, :dims]
+        kp = np.concatenate([to_crop(kp[:, :2], r.box, SIZE, margin), kp[:, 2:]], axis=1)[:, :dims]
         truth.append(np.nan_to_num(kp) + offset)  # unlabelled joints may be NaN placeholders
     return LookupOracle(crops, truth, skeleton)
 
@@ -138,6 +138,36 @@ def test_h36m_depth_offset_gives_hand_computed_mpjpe(synth):
         expected.append(np.sum(40.0 * np.linalg.norm(ray[1:], axis=1)) / 17)
     assert result["MPJPE"] == pytest.approx(np.mean(expected), rel=1e-4)
     assert result["PA-MPJPE"] < result["MPJPE"]
+
+
+def test_evaluation_crops_with_the_models_crop_margin(synth, tmp_path, monkeypatch):
+    from keras_integral import metrics as metrics_lib
+
+    records, _ = coco_records(synth)
+    # An oracle that knows only the crops of margin 1.5 (it refuses any other crop) and says so.
+    oracle = oracle_for(records, "coco", margin=1.5)
+    oracle.crop_margin = 1.5
+    areas, oks_nms = [], metrics_lib.oks_nms
+
+    def recording_oks_nms(people, *args):
+        areas.extend(p["area"] for p in people)
+        return oks_nms(people, *args)
+
+    monkeypatch.setattr(metrics_lib, "oks_nms", recording_oks_nms)
+    result = evaluate(oracle, records, "coco", out_dir=tmp_path, flip_test=False,
+                      annotation_file=synth["coco_train"], verbose=0)
+    assert result["AP"] == pytest.approx(1.0) and result["count"] == len(records)
+    predictions = np.load(tmp_path / "predictions.npz")
+    for i, kp in zip(predictions["index"], predictions["keypoints"]):
+        labelled = records[i].weights[:, 0] > 0
+        np.testing.assert_allclose(kp[labelled], records[i].keypoints[labelled, :2], atol=2e-3)
+    assert json.loads((tmp_path / "report.json").read_text())["settings"]["margin"] == 1.5
+    # The OKS-NMS area is the crop window's: the box at the input's aspect ratio, both sides times 1.5.
+    expected = []
+    for r in records:
+        sx, sy, _ = crop_window(r.box, SIZE, 1.5)
+        expected.append(SIZE[1] / sx * SIZE[0] / sy)
+    np.testing.assert_allclose(sorted(areas), sorted(expected), rtol=1e-9)
 
 
 def test_metrics_do_not_depend_on_batch_size(synth, tmp_path):

@@ -110,6 +110,23 @@ def test_representative_crops_are_the_pipeline_crops(trained, coco_records):
     assert plain.dtype == np.float32 and plain.shape[1:] == (*SIZE, 3)
 
 
+def test_the_models_crop_margin_cuts_the_representative_crops_and_goes_into_the_manifest(coco_records, tmp_path):
+    model = IntegralPoseModel(backbone="resnet18", method="I*", skeleton="coco", input_size=SIZE, head_filters=16,
+                              crop_margin=1.5)
+    crops = export_lib.representative_crops(coco_records, model)
+
+    def pipeline_crops(margin):
+        dataset = pipeline.make_dataset(coco_records, "coco", SIZE, training=False, batch_size=4, margin=margin)
+        return np.concatenate([x.numpy() for x, _ in dataset])
+
+    np.testing.assert_array_equal(crops, pipeline_crops(1.5))
+    assert np.abs(crops - pipeline_crops(1.25)).mean() > 1.0
+    manifest = export_lib.export(model, tmp_path / "out", formats="tflite", quantize="fp32",
+                                 representative_data=crops, allow_parity_loss=True)
+    written = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert written["input"]["crop"]["margin"] == 1.5 == manifest["model"]["config"]["crop_margin"]
+
+
 def test_representative_crops_of_unreadable_images_are_a_value_error_naming_the_folder(coco_records, tmp_path):
     import dataclasses
 

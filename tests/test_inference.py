@@ -178,6 +178,30 @@ def test_whole_image_and_box_of_another_aspect_ratio():
     np.testing.assert_allclose(out[:, :2], (crop_kp[:, :2] - 31.5) * 100 / 64 + [25, 60], atol=1e-4)
 
 
+def test_predictor_crops_with_the_models_crop_margin_unless_told_otherwise():
+    crop_kp = np.array([[0.0, 0.0], [63.0, 63.0], [31.5, 10.0]])
+    model = FixedModel(crop_kp[None], np.ones((1, 3)), skeleton="coco", input_size=SIZE)
+    model.crop_margin = 1.5
+    three = skeletons.Skeleton("three", ("a", "b", "c"), (), ())
+    # A smooth image: OpenCV's fixed-point bilinear weights stay within a small error of TF's.
+    ys, xs = np.mgrid[0:120, 0:160]
+    image = np.stack([xs * 1.5, ys * 2.0, (xs + ys) * 0.5], -1).astype(np.uint8)
+    box = [40.0, 20.0, 30.0, 80.0]  # tall: window 80 x 80 around (55, 60), times the margin
+    for margin, expected_margin in ((None, 1.5), (1.0, 1.0)):
+        predictor = Predictor(model, skeleton=three, margin=margin)
+        assert predictor.margin == expected_margin
+        out = predictor.predict(image, [box])["keypoints"][0]
+        window = 80 * expected_margin
+        np.testing.assert_allclose(out, (crop_kp - 31.5) * window / 64 + [55, 60], atol=1e-4)
+        np.testing.assert_allclose(model.inputs[-1][0], cv2_crop(image, box, SIZE, margin=expected_margin), atol=0.5)
+    for bad in (0.0, -1.0, float("nan"), float("inf"), "1.5"):
+        with pytest.raises(ValueError, match="`margin` must be a finite number > 0"):
+            Predictor(model, skeleton=three, margin=bad)
+    model.crop_margin = 0.0
+    with pytest.raises(ValueError, match="crop_margin` must be a finite number > 0"):
+        Predictor(model, skeleton=three)
+
+
 def test_predictor_with_a_real_model_matches_manual_crops_and_flip():
     from keras_integral.models.pose_model import IntegralPoseModel
 

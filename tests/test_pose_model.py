@@ -187,11 +187,32 @@ def test_integral_scale_multiplies_the_logits_of_the_integral_only(method, scale
     (dict(method="I2", skeleton="h36m", depth_bins=8, depth_range_mm=-2000.0), "depth_range_mm"),
     (dict(method="I2", skeleton="h36m", depth_bins=8, depth_range_mm=float("nan")), "depth_range_mm"),
     (dict(head_filters=0), "head_filters"),
+    (dict(crop_margin=0.0), "`crop_margin` must be a finite number > 0"),
+    (dict(crop_margin=-1.25), "`crop_margin` must be a finite number > 0"),
+    (dict(crop_margin=float("inf")), "`crop_margin` must be a finite number > 0"),
+    (dict(crop_margin=float("nan")), "`crop_margin` must be a finite number > 0"),
+    (dict(crop_margin="1.25"), "`crop_margin` must be a finite number > 0"),
+    (dict(crop_margin=True), "`crop_margin` must be a finite number > 0"),
 ])
 def test_wrong_arguments_name_the_allowed_values(kwargs, message):
     config = dict(backbone="resnet18", method="I1", skeleton="coco", input_size=SIZE) | kwargs
     with pytest.raises(ValueError, match=message):
         IntegralPoseModel(**config)
+
+
+def test_crop_margin_is_in_the_config_and_round_trips_through_a_keras_file(rng, tmp_path):
+    from keras_integral.models import MultiStagePoseModel
+
+    model = IntegralPoseModel(backbone="resnet18", method="I1", skeleton="coco", input_size=SIZE, crop_margin=1.5)
+    assert model.crop_margin == 1.5 and model.get_config()["crop_margin"] == 1.5
+    loaded = run_model_saving_test(model, pose_batch(model, rng)[0], tmp_path)
+    assert loaded.crop_margin == 1.5 and loaded.get_config() == model.get_config()
+    # A config saved before the key existed (older presets) loads with the default.
+    old = {k: v for k, v in model.get_config().items() if k != "crop_margin"}
+    assert IntegralPoseModel.from_config(old).crop_margin == 1.25
+    multistage = MultiStagePoseModel(backbone="resnet18", method="H1", num_stages=2, skeleton="mpii",
+                                     input_size=SIZE, crop_margin=1.5)
+    assert MultiStagePoseModel.from_config(multistage.get_config()).crop_margin == 1.5
 
 
 def test_compile_refuses_a_loss():

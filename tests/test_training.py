@@ -210,6 +210,24 @@ def test_flip_augmentation_only_mirrors_the_evaluation_crops(synth_dir):
     assert 0 < flipped.sum() < len(crops)  # some mirrored, some not (the stream is seeded: fixed)
 
 
+def test_the_recipes_crop_margin_cuts_the_training_crops_and_goes_into_the_model(synth_dir):
+    from keras_integral.data import pipeline
+    from keras_integral.training import build_model
+    from keras_integral.training import load_split
+    from keras_integral.training import training_stream
+
+    recipe = recipe_from_dict(dict(TINY, augmentation="none", batch_size=8, crop_margin=1.5))
+    assert recipe_from_dict(dict(TINY)).crop_margin == 1.25
+    assert build_model(recipe).crop_margin == 1.5
+    records = load_split(recipe, synth_dir, "train")
+    crops = next(iter(training_stream(recipe, records, None)))[0].numpy()
+    for margin, matches in ((1.5, True), (1.25, False)):
+        plain = pipeline.make_dataset(records, "coco", (64, 64), training=False, batch_size=len(records), margin=margin)
+        references = next(iter(plain))[0].numpy()
+        distance = np.abs(crops[:, None] - references[None]).mean(axis=(2, 3, 4)).min(axis=1)
+        assert np.all(distance < 1e-3) == matches, (margin, distance)  # without augmentation: evaluation crops
+
+
 def test_cosine_schedule_warms_up_then_decays_to_a_hundredth():
     from keras_integral.training import learning_rate_schedule
 
@@ -268,6 +286,10 @@ def test_overrides_replace_recipe_values(tmp_path):
     ("batch_size: 0\n", ["'batch_size'", "at least 1", "0"]),
     ("learning_rate: .nan\n", ["'learning_rate'", "finite number > 0", "nan"]),
     ("learning_rate: -0.001\n", ["'learning_rate'", "finite number > 0", "-0.001"]),
+    ("crop_margin: 0\n", ["'crop_margin'", "finite number > 0", "0.0"]),
+    ("crop_margin: -1.25\n", ["'crop_margin'", "finite number > 0", "-1.25"]),
+    ("crop_margin: .inf\n", ["'crop_margin'", "finite number > 0", "inf"]),
+    ("crop_margin: wide\n", ["'crop_margin'", "expected a number", "wide"]),
     ("method: I1\nepochs: 10\nphase_switch_epoch: 10\n",
      ["'phase_switch_epoch'", "between 1 and epochs - 1 = 9", "10"]),
     ("method: I2\nepochs: 10\nphase_switch_epoch: 0\n", ["'phase_switch_epoch'", "between 1", "got 0"]),

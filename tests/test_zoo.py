@@ -471,3 +471,19 @@ def test_stale_temporaries_of_killed_downloads_are_removed(trained, cache):
     (cache / ".download-running.tar.gz").write_bytes(b"being written now")
     download.fetch(trained["archive"].resolve().as_uri(), sha256=trained["sha256"], progress=False)
     assert cache_entries(cache) == [".download-running.tar.gz", trained["sha256"]]
+
+
+def test_the_crop_margin_travels_in_the_preset_and_older_presets_load_with_the_default(trained, tmp_path):
+    model = IntegralPoseModel(backbone="mobilenetv3_small", method="I1", skeleton="coco", input_size=SIZE,
+                              head_filters=32, crop_margin=1.5)
+    folder = save_preset(model, tmp_path / "margin", METADATA)
+    assert json.loads((folder / "config.json").read_text())["config"]["crop_margin"] == 1.5
+    assert json.loads((folder / "metadata.json").read_text())["crop_margin"] == 1.5
+    assert keras_integral.from_preset(folder).crop_margin == 1.5
+    # A preset saved before the key existed: no crop_margin in its config (nor a config hash).
+    old = copy_preset(trained["dir"], tmp_path / "old")
+    edit_json(old / "config.json", lambda c: c["config"].pop("crop_margin"))
+    edit_json(old / "metadata.json", lambda m: (m.pop("config_sha256"), m.pop("crop_margin")))
+    loaded = keras_integral.from_preset(old)
+    assert loaded.crop_margin == 1.25
+    assert_same_predictions(loaded, trained)

@@ -15,7 +15,7 @@ and of the synthetic writer) with
 and a camera file (`cameras.json` keyed `"S1_54138969"`, or `cameras.pkl`;
 see `cameras.load_cameras`). Box: a square of side `200 * scale` around
 `center` (MMPose's `scale` already holds a 1.2 margin over the 2D joints'
-extent; the pipeline adds its 1.25 on top).
+extent; the pipeline adds the model's crop margin, by default 1.25, on top).
 
 **A folder**: the `annot` folder of the authors' layout
 (JimmySuen/integral-human-pose, `common_pytorch/dataset/hm36.py`), with
@@ -54,8 +54,9 @@ them); here the keypoints are projected with the H36M distortion model
 ~2.5 px apart). The box is the authors' crop: a square of `box_mm` around
 the pelvis, parallel to the image plane, projected with their pinhole (centre
 = the pelvis's projection, side `f * box_mm / Z_pelvis`). The default 1600 mm
-is their 2000 mm divided by the pipeline's 1.25 margin, so the network sees
-their crop. No camera file is read: the calibration is in `matlab_meta.txt`.
+is their 2000 mm divided by the default crop margin 1.25
+(`transforms.CROP_MARGIN`), so the network sees their crop. No camera file
+is read: the calibration is in `matlab_meta.txt`.
 
 **A `.pkl`**: the authors' cache `HM36_keypoint_db_sample<N>.pkl`, a pickled
 list of dicts (`image`, `center_x`, `center_y`, `width`, `height`,
@@ -66,7 +67,7 @@ Image paths, absolute on the authors' machine, become
 pinhole-projected as the authors made them, so the camera is the pinhole of
 `fl`, `c_p` in camera coordinates (`k = p = 0`, `R = I`, `T = 0`), which
 `cameras.project_points` reproduces. The box is the cache's box divided by
-the pipeline's 1.25 margin (the network sees the authors' crop, as above).
+the default crop margin 1.25 (the network sees the authors' crop, as above).
 The file is read with `cameras.load_numpy_pickle` (NumPy arrays and plain
 values only: a hostile file cannot run code), Python 2 pickles included.
 
@@ -98,6 +99,7 @@ import numpy as np
 from keras_integral.data import cameras as cameras_lib
 from keras_integral.data.records import PoseRecord
 from keras_integral.data.records import warn_skipped
+from keras_integral.data.transforms import CROP_MARGIN
 
 NUM_JOINTS = 17
 ROOT = 0
@@ -106,9 +108,8 @@ PROTOCOLS = {
     2: {"train": ("S1", "S5", "S6", "S7", "S8"), "test": ("S9", "S11")},
 }
 SPLITS = (None, "train", "test")
-# The authors' 2000 mm crop over the 1.25 margin `pipeline.make_dataset` adds.
-PIPELINE_MARGIN = 1.25
-AUTHORS_BOX_MM = 2000.0 / PIPELINE_MARGIN
+# The authors' 2000 mm crop over the default crop margin (1.25) the pipeline adds.
+AUTHORS_BOX_MM = 2000.0 / CROP_MARGIN
 
 # S1_Directions_1.54138969_000001.jpg -> subject, sequence, camera id, frame.
 _NAME = re.compile(r"(S\d+)_([^./]+)\.([^._/]+)_(\d+)\.[A-Za-z]+$")
@@ -170,7 +171,7 @@ def load_records(
         test_stride: the test split keeps frames `1, 1 + test_stride, ...`.
         box_mm: side in mm of the square around the pelvis that gives the
             box of the authors' folder layout; the default 1600 is the
-            authors' 2000 mm over the pipeline's 1.25 margin. The npz and the
+            authors' 2000 mm over the default crop margin 1.25. The npz and the
             cache carry their boxes, so any other value is refused for them.
 
     Returns:
@@ -595,7 +596,7 @@ def _load_authors_cache(path, image_dir, keep):
             camera = cameras[intrinsics] = _frozen_camera(
                 R=np.eye(3), T=np.zeros(3), f=fields["fl"], c=fields["c_p"], k=np.zeros(3), p=np.zeros(2)
             )
-        size = np.array([fields["width"], fields["height"]]) / PIPELINE_MARGIN
+        size = np.array([fields["width"], fields["height"]]) / CROP_MARGIN
         centre = np.array([fields["center_x"], fields["center_y"]])
         records.append(
             PoseRecord(

@@ -230,7 +230,7 @@ def make_dataset(
     batch_size,
     seed=0,
     start_index=0,
-    margin=1.25,
+    margin=transforms.CROP_MARGIN,
     dims=None,
     with_meta=False,
     augmentation=None,
@@ -256,7 +256,8 @@ def make_dataset(
             following samples move up), so a run resumes at
             `skipped_images.stream_positions(batches_taken)[0]`, which is
             `batches_taken * batch_size` when nothing was skipped.
-        margin: box expansion, see `transforms.box_to_crop`.
+        margin: box expansion (`transforms.box_to_crop`): the model's
+            `crop_margin`.
         dims: 2 or 3 coordinates per keypoint; default: the records' own.
             2D records are padded to 3 with `z = 0`, weight 0; 3D records are
             cut to `(x, y)` for `dims=2`.
@@ -313,7 +314,7 @@ def mixed(
     batch_size,
     seed=0,
     start_index=0,
-    margin=1.25,
+    margin=transforms.CROP_MARGIN,
     dims=None,
     augmentation=None,
     num_parallel_calls=tf.data.AUTOTUNE,

@@ -26,11 +26,36 @@ array([23.5, 31.5])
 True
 """
 
+import math
+import numbers
+
 import numpy as np
 import tensorflow as tf
 
+# The box enlargement of a person crop (the authors' COCO/MPII convention): the
+# default of `IntegralPoseModel(crop_margin=...)`, whose value the pipeline,
+# evaluation, inference and export read from the model.
+CROP_MARGIN = 1.25
 
-def box_to_crop(box, input_size, margin=1.25):
+
+def check_crop_margin(margin, name="crop_margin"):
+    """`margin` as a float, or a `ValueError` naming the argument: a crop margin is a finite number > 0.
+
+    Example:
+
+    >>> check_crop_margin(1.25)
+    1.25
+    """
+    if (isinstance(margin, bool) or not isinstance(margin, numbers.Real) or not math.isfinite(margin)
+            or not margin > 0):
+        raise ValueError(
+            f"`{name}` must be a finite number > 0 (the box enlargement of a crop, e.g. {CROP_MARGIN}), "
+            f"received {margin!r}."
+        )
+    return float(margin)
+
+
+def box_to_crop(box, input_size, margin=CROP_MARGIN):
     """Crop window of a person box: its centre and size, at the input's aspect ratio.
 
     The shorter side of the box (relative to the aspect ratio of `input_size`)
@@ -42,7 +67,8 @@ def box_to_crop(box, input_size, margin=1.25):
             pixels (COCO `bbox`: top-left corner and size); its centre is
             `(x + width / 2, y + height / 2)`.
         input_size: `(height, width)` of the network input in pixels.
-        margin: factor applied to both sides after the aspect correction.
+        margin: factor applied to both sides after the aspect correction
+            (a model's `crop_margin`).
 
     Returns:
         `(center, crop_size)`: `(..., 2)` float64 `(x, y)` and `(..., 2)`
@@ -61,8 +87,7 @@ def box_to_crop(box, input_size, margin=1.25):
         first = box[np.unravel_index(np.argmax(bad), bad.shape)] if box.ndim > 1 else box
         raise ValueError(f"box must be finite [x, y, width, height] with width, height > 0; got {first.tolist()}.")
     in_h, in_w = _check_input_size(input_size)
-    if not margin > 0:
-        raise ValueError(f"margin must be > 0, got {margin!r}.")
+    margin = check_crop_margin(margin, "margin")
     x, y, w, h = np.moveaxis(box, -1, 0)
     aspect = in_w / in_h
     wide = w > aspect * h

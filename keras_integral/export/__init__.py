@@ -7,8 +7,8 @@ One module per format (`saved_model.py`, `litert.py`, `onnx.py`), `parity.py`
 `export(model, out_dir, ...)` writes the artifacts, runs each one with its
 own runtime (TensorFlow, ai-edge-litert, onnxruntime) on representative
 crops, compares the keypoints with the Keras model's, and writes
-`manifest.json`: input spec, skeleton, output units, sha256 of every file
-and the measured parity. An artifact outside its parity target is an error.
+`manifest.json`: input spec (with the crop: the model's `crop_margin`),
+skeleton, output units, sha256 of every file and the measured parity. An artifact outside its parity target is an error.
 
     out_dir/
       saved_model/        TF SavedModel, dynamic batch; signatures `serving_default`
@@ -64,12 +64,12 @@ def export(
     quantize=QUANTIZATIONS,
     representative_data=None,
     allow_parity_loss=False,
-    margin=1.25,
 ):
     """Writes deployable artifacts of a pose model, measures their parity, writes `manifest.json`.
 
     Args:
-        model: an `IntegralPoseModel` (any method, backbone, 2D or 3D).
+        model: an `IntegralPoseModel` (any method, backbone, 2D or 3D); the
+            manifest records its `crop_margin` for deployers.
         out_dir: directory to write; created, and must be empty if it exists.
         formats: any of `"saved_model"`, `"tflite"`, `"onnx"`.
         quantize: the TFLite variants, any of `"fp32"`, `"fp16"`, `"int8"`
@@ -85,8 +85,6 @@ def export(
             Keras exceeds its target (`parity_targets`) raises after every
             file and the manifest are written; if True the manifest records
             the miss (`within_target: false`) and nothing raises.
-        margin: the box expansion the model was trained with
-            (`transforms.box_to_crop`), recorded in the manifest for deployers.
 
     Returns:
         The manifest (also in `out_dir/manifest.json`) as a dict. Its
@@ -155,7 +153,7 @@ def export(
         if not parity["within_target"]:
             misses.append(f"{name}: {describe_miss(parity, target)}")
 
-    manifest = build_manifest(model, artifacts, crops, margin, out_dir)
+    manifest = build_manifest(model, artifacts, crops, out_dir)
     write_json(os.path.join(out_dir, "manifest.json"), manifest, indent=2)
     if misses and not allow_parity_loss:
         raise ValueError(
@@ -167,7 +165,8 @@ def export(
 
 
 def _check_model(model):
-    missing = [a for a in ("input_size", "skeleton", "depth_bins", "method", "predict_step") if not hasattr(model, a)]
+    required = ("input_size", "skeleton", "depth_bins", "method", "crop_margin", "predict_step")
+    missing = [a for a in required if not hasattr(model, a)]
     if missing:
         raise TypeError(
             f"export() expects an IntegralPoseModel; received {type(model).__name__} without {missing}."

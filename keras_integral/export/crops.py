@@ -8,14 +8,13 @@ import tensorflow as tf
 MAX_REPRESENTATIVE_CROPS = 500
 
 
-def representative_crops(records, model, num=128, margin=1.25):
-    """Input crops of person records, cut by the data pipeline (no augmentation).
+def representative_crops(records, model, num=128):
+    """Input crops of person records, cut by the data pipeline (no augmentation) with the model's `crop_margin`.
 
     Args:
         records: `PoseRecord`s (any skeleton): the first `num` are used.
         model: the model to export (its `input_size` is the crop size).
         num: number of crops.
-        margin: box expansion, as in training.
 
     Returns:
         float32 `(crops, H, W, 3)` RGB in [0, 255]; unreadable images are
@@ -31,11 +30,12 @@ def representative_crops(records, model, num=128, margin=1.25):
     >>> crops = representative_crops(records, model, num=128)
     """
     from keras_integral.data import pipeline
+    from keras_integral.inference import model_crop_margin
 
     if not len(records):
         raise ValueError("records is empty: representative crops need person records.")
     dataset = pipeline.make_dataset(list(records)[:num], records[0].skeleton, model.input_size, training=False,
-                                    batch_size=16, margin=margin, dims=2)
+                                    batch_size=16, margin=model_crop_margin(model), dims=2)
     with pipeline.unreadable_as_value_error(dataset.skipped_images):
         return np.concatenate([images.numpy() for images, _ in dataset])
 

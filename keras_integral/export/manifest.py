@@ -11,7 +11,7 @@ from keras_integral.download import sha256_file
 from keras_integral.version import __version__
 
 
-def build_manifest(model, artifacts, crops, margin, out_dir):
+def build_manifest(model, artifacts, crops, out_dir):
     skeleton = skeletons.get(model.skeleton)
     height, width = model.input_size
     dims = 3 if model.depth_bins else 2
@@ -35,7 +35,7 @@ def build_manifest(model, artifacts, crops, margin, out_dir):
             "range": [0, 255],
             "crop": {
                 "box": "[x, y, width, height] person box in image pixels (COCO bbox)",
-                "margin": margin,
+                "margin": model.crop_margin,
                 "window": "centre = box centre; the box is widened (or heightened) to the input aspect "
                           "ratio width/height, then both sides are multiplied by margin",
                 "affine": "crop = K (p - centre) + ((W - 1) / 2, (H - 1) / 2), K = diag(W / window_width, "

@@ -16,6 +16,7 @@ serialisation) is `IntegralPoseModel`'s.
 import keras
 
 from keras_integral import methods
+from keras_integral.data.transforms import CROP_MARGIN
 from keras_integral.models.backbones import get_backbone
 from keras_integral.models.backbones.resnet import residual_stage
 from keras_integral.models.backbones.resnet_layout import RESNET_DEPTHS
@@ -66,7 +67,7 @@ class MultiStagePoseModel(IntegralPoseModel):
         num_stages: int >= 1. Number of stages (the paper: 1 to 4).
         skeleton, input_size, heatmap_size, depth_bins, two_step,
             depth_range_mm, joint_loss, phase, backbone_weights,
-            head_filters, decoding, name: as in `IntegralPoseModel`
+            head_filters, decoding, crop_margin, name: as in `IntegralPoseModel`
             (`backbone_weights` loads into the shared ResNet, i.e. conv1 to
             layer4 of stage 1).
 
@@ -109,6 +110,7 @@ class MultiStagePoseModel(IntegralPoseModel):
         backbone_weights=None,
         head_filters=256,
         decoding="centre",
+        crop_margin=CROP_MARGIN,
         name=None,
         **kwargs,
     ):
@@ -141,6 +143,7 @@ class MultiStagePoseModel(IntegralPoseModel):
             backbone_weights=backbone_weights,
             head_filters=head_filters,
             decoding=decoding,
+            crop_margin=crop_margin,
             name=name or f"ms_{method.lower().replace('*', 'star')}_{num_stages}stages_{backbone}",
             **kwargs,
         )

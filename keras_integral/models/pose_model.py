@@ -27,6 +27,8 @@ from keras_integral import methods
 from keras_integral import skeletons
 from keras_integral.codec import CONVENTIONS
 from keras_integral.codec import KeypointCodec
+from keras_integral.data.transforms import CROP_MARGIN
+from keras_integral.data.transforms import check_crop_margin
 from keras_integral.layers import HeatmapArgmax
 from keras_integral.layers import IntegralRegression2D
 from keras_integral.layers import IntegralRegression3D
@@ -107,6 +109,12 @@ class IntegralPoseModel(MultiWorkerFitMixin, keras.Model):
             the integral starts near the map's centre; with a scale of 10 it
             starts as a soft arg-max of the same maps. Heat-map losses see
             the unscaled logits.
+        crop_margin: float > 0. The box enlargement of the crops the model
+            sees (`transforms.box_to_crop`: the box at the input's aspect
+            ratio, both sides times this). Part of the model: training,
+            evaluation, `inference.Predictor` and export crop with it, and
+            presets and export manifests carry it. A config without it (older
+            presets) loads with the default.
         name: model name.
 
     Call outputs (dict):
@@ -147,10 +155,12 @@ class IntegralPoseModel(MultiWorkerFitMixin, keras.Model):
         head_filters=256,
         decoding="centre",
         integral_scale=1.0,
+        crop_margin=CROP_MARGIN,
         name=None,
         **kwargs,
     ):
         # === Validation ===
+        crop_margin = check_crop_margin(crop_margin)
         skeleton_obj = skeletons.get(skeleton)
         is_3d = depth_bins is not None
         method_row = methods.get(method, dims=3 if is_3d else 2)
@@ -241,6 +251,7 @@ class IntegralPoseModel(MultiWorkerFitMixin, keras.Model):
         self.head_filters = head_filters
         self.decoding = decoding
         self.integral_scale = float(integral_scale)
+        self.crop_margin = crop_margin
         self.codec = codec
         self._pose_loss = PoseLoss(method_row, codec, joint_loss, two_step)
 
@@ -444,6 +455,7 @@ class IntegralPoseModel(MultiWorkerFitMixin, keras.Model):
             "head_filters": self.head_filters,
             "decoding": self.decoding,
             "integral_scale": self.integral_scale,
+            "crop_margin": self.crop_margin,
             "name": self.name,
         }
 
