@@ -100,18 +100,21 @@ def decode_only(paths, batch):
 def window_only(records, batch, warp, input_size=(256, 256)):
     """The pipeline's windowed decode of rotated, scaled person crops, then (`warp`) its warp."""
     centers, sizes = transforms.box_to_crop(np.stack([r.box for r in records]), input_size)
-    matrices = np.stack([
-        transforms.crop_matrix(c, s, input_size, scale=1.1, rotation_deg=20.0) for c, s in zip(centers, sizes)
+    crop_to_image = np.stack([
+        transforms.invert_affine(transforms.crop_matrix(c, s, input_size, scale=1.1, rotation_deg=20.0))
+        for c, s in zip(centers, sizes)
     ]).astype(np.float32)  # fmt: skip
+    no_declared_size = tf.zeros(2, tf.int32)
 
-    def crop(path, matrix):
-        window, origin = pipeline._decode_window(path, matrix, input_size)
+    def crop(path, to_image):
+        window, origin = pipeline._decode_window(path, to_image, input_size, no_declared_size)
         if not warp:
             return window[:8, :8]  # batchable; the decode is done
-        window_to_crop = tf.concat([matrix[:, :2], transforms.apply_affine(matrix, origin)[:, None]], 1)
-        return transforms.warp_image(window, window_to_crop, input_size)
+        # Window pixel p is image pixel p + origin.
+        to_window = tf.concat([to_image[:, :2], (to_image[:, 2] - origin)[:, None]], 1)
+        return transforms.sample_crop(window, to_window, input_size)
 
-    ds = tf.data.Dataset.from_tensor_slices(([r.image_path for r in records], matrices)).repeat()
+    ds = tf.data.Dataset.from_tensor_slices(([r.image_path for r in records], crop_to_image)).repeat()
     return _finish(ds.map(crop, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True), batch)
 
 

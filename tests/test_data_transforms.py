@@ -175,6 +175,45 @@ def test_warp_image_identity_and_batch():
     np.testing.assert_array_equal(out.numpy(), image.numpy().astype(np.float32))
 
 
+def test_source_window_holds_every_pixel_bilinear_sampling_reads():
+    # Independent reference: the floor and ceil of every crop pixel's source position (NumPy, float64).
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        args = _random_crop_args(rng)
+        input_size = args["input_size"]
+        m = transforms.crop_matrix(**args, flip=bool(rng.integers(2)))
+        inv = np.linalg.inv(_as3x3(m))[:2]
+        ys, xs = np.mgrid[0 : input_size[0], 0 : input_size[1]].astype(np.float64)
+        source = np.stack([inv[0, 0] * xs + inv[0, 1] * ys + inv[0, 2], inv[1, 0] * xs + inv[1, 1] * ys + inv[1, 2]])
+        read_low, read_high = np.floor(source.min((1, 2))), np.ceil(source.max((1, 2)))
+        low, high = (v.numpy() for v in transforms.source_window(inv, input_size))
+        assert np.all(low <= read_low) and np.all(high >= read_high)
+        # Not much more: half a crop pixel on each side (the crop area's edge), then one pixel to spare.
+        slack = 0.5 * np.abs(inv[:, :2]).sum(1) + 2
+        assert np.all(read_low - low <= slack) and np.all(high - read_high <= slack)
+    # A batch: the union of its members' windows.
+    maps = np.array([[[1.0, 0.0, 10.0], [0.0, 1.0, 20.0]], [[2.0, 0.0, -5.0], [0.0, 2.0, 0.0]]])
+    low, high = transforms.source_window(maps, (4, 6))
+    assert low.numpy().tolist() == [-7, -2] and high.numpy().tolist() == [17, 25]
+
+
+@pytest.mark.parametrize("rotation_deg", [17.0, 0.0])  # the general warp; the crop_and_resize path
+def test_sampling_the_source_window_equals_warping_the_whole_image(rotation_deg):
+    # The pipeline's path: cut the source window, sample it with the crop -> window map.
+    rng = np.random.default_rng(4)
+    image = rng.uniform(0, 255, (60, 80, 3)).astype(np.float32)
+    for center in ((40.0, 30.0), (2.0, 55.0)):  # inside; hanging over the border
+        m = transforms.crop_matrix(center, [30.0, 40.0], (24, 20), 1.1, rotation_deg)
+        to_image = transforms.invert_affine(m)
+        low, high = (v.numpy() for v in transforms.source_window(to_image, (24, 20)))
+        start = np.clip(low, 0, [79, 59])
+        stop = np.clip(high, 0, [79, 59]) + 1
+        window = image[start[1] : stop[1], start[0] : stop[0]]
+        to_window = np.concatenate([to_image[:, :2], (to_image[:, 2] - start)[:, None]], 1)
+        np.testing.assert_allclose(transforms.sample_crop(window, to_window, (24, 20)).numpy(),
+                                   transforms.warp_image(image, m, (24, 20)).numpy(), atol=1e-2)
+
+
 def _blob_images(points, height, width, sigma=1.5):
     ys, xs = np.mgrid[0:height, 0:width]
     blobs = [np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / (2 * sigma**2)) for x, y in points]

@@ -17,7 +17,8 @@ One sample, top to bottom:
    warning: its keypoints are in another image's pixels. A skip fills no batch slot; a
    whole epoch of the records without one readable image is an error (every
    image unreadable: the stream would skip forever).
-4. warp (`transforms.warp_image`, bilinear), colour (training: each RGB
+4. warp (`transforms.sample_crop`, bilinear, from the crop -> image map
+   inverted once per sample), colour (training: each RGB
    channel times `U(0.8, 1.2)`, clipped at 255, as in the authors' code), and
    the targets: keypoints moved by the same matrix, left/right swapped on
    flip, `z / scale`, weight 0 outside the crop.
@@ -512,10 +513,12 @@ def _sample_stream(
             tf.gather(centers, record), tf.gather(sizes, record), input_size,
             aug["scale"], aug["rotation_deg"], aug["shift"], aug["flip"],
         )  # fmt: skip
-        window, origin = _decode_window(tf.gather(paths, record), matrix, input_size, tf.gather(image_sizes, record))
+        crop_to_image = transforms.invert_affine(matrix)  # the sample's one inversion
+        path, declared_hw = tf.gather(paths, record), tf.gather(image_sizes, record)
+        window, origin = _decode_window(path, crop_to_image, input_size, declared_hw)
         # Window pixel p is image pixel p + origin.
-        window_to_crop = tf.concat([matrix[:, :2], transforms.apply_affine(matrix, origin)[:, None]], 1)
-        image = transforms.warp_image(window, window_to_crop, input_size)
+        crop_to_window = tf.concat([crop_to_image[:, :2], (crop_to_image[:, 2] - origin)[:, None]], 1)
+        image = transforms.sample_crop(window, crop_to_window, input_size)
         if color:  # bilinear values stay in [0, 255 * factor]: only the top needs a clip
             image = tf.minimum(image * aug["color"], 255.0)
         kp, w = tf.gather(keypoints, record), tf.gather(weights, record)
@@ -527,7 +530,7 @@ def _sample_stream(
         w = w * tf.cast(inside, tf.float32)[:, None]
         element = {"position": position, "image": image, "keypoints": tf.where(w > 0, kp, 0.0), "weights": w}
         if with_meta:
-            element.update(index=record, crop_to_image=transforms.invert_affine(matrix))
+            element.update(index=record, crop_to_image=crop_to_image)
         return element
 
     stop_message = skipped._stop_message(source["paths"])
@@ -602,12 +605,19 @@ def _warn_size(path, image_hw, declared_hw):
     return True
 
 
-def _decode_window(path, matrix, input_size, declared_hw):
+def _decode_window(path, crop_to_image, input_size, declared_hw):
     """Reads an image and decodes the part of it that the crop samples.
 
-    A JPEG is decoded only inside the crop's bounding window
-    (`tf.io.decode_and_crop_jpeg`: same pixels, less work); other formats are
-    decoded whole, then cut to the window.
+    A JPEG is decoded only inside the crop's source window
+    (`transforms.source_window`, by `tf.io.decode_and_crop_jpeg`: less work);
+    other formats are decoded whole, then cut to the window.
+
+    Args:
+        path: string scalar tensor.
+        crop_to_image: `(2, 3)` affine from crop pixels to image pixels.
+        input_size: `(height, width)` of the crop.
+        declared_hw: int32 `(2,)` size the annotation file gives the image,
+            `(0, 0)` if none.
 
     Raises (at run time, so the sample is skipped):
         InvalidArgumentError: unreadable data, or an image whose `(height,
@@ -617,13 +627,8 @@ def _decode_window(path, matrix, input_size, declared_hw):
         `(window, origin)`: `(h, w, 3)` uint8 and the `(x, y)` image pixel of
         its top-left pixel (float32).
     """
-    in_h, in_w = input_size
     data = tf.io.read_file(path)
-    corners = tf.constant([[-0.5, -0.5], [in_w - 0.5, -0.5], [-0.5, in_h - 0.5], [in_w - 0.5, in_h - 0.5]])
-    corners = transforms.apply_affine(transforms.invert_affine(matrix), corners)
-    # Bilinear sampling reads the pixels at floor and ceil of each coordinate.
-    low = tf.cast(tf.floor(tf.reduce_min(corners, 0)), tf.int32) - 1
-    high = tf.cast(tf.math.ceil(tf.reduce_max(corners, 0)), tf.int32) + 1
+    low, high = transforms.source_window(crop_to_image, input_size)
 
     def window_in(image_hw):  # -> top-left (x, y) and size (w, h), clipped to the image
         size_ok = tf.reduce_all(tf.equal(declared_hw, 0)) | tf.reduce_all(tf.equal(declared_hw, image_hw))

@@ -11,8 +11,9 @@ half a pixel off; see `reference/authors-code.md`, section 3.)
 The matrix functions (`crop_matrix`, `invert_affine`, `apply_affine`) take
 NumPy values and return float64 NumPy arrays, or take TF tensors and return
 float32 tensors, so the pipeline runs the very same formulas inside
-`tf.data`. Random draws (`sample_augmentation`) and the image warp
-(`warp_image`) are TF ops.
+`tf.data`. Random draws (`sample_augmentation`), the image warp
+(`warp_image`, or `sample_crop` given the crop -> image map) and the source
+window the warp reads (`source_window`) are TF ops.
 
 Example:
 
@@ -247,12 +248,8 @@ def sample_augmentation(
 def warp_image(image, matrix, input_size):
     """Warps an image into the input crop (bilinear, constant 0 outside the image).
 
-    Each crop pixel `(x, y)` samples the image bilinearly at
-    `invert_affine(matrix) @ (x, y, 1)`, blending with zeros across the
-    image border. Crops without rotation (every evaluation crop, and training
-    crops drawn without rotation) take TF's `crop_and_resize` kernel, about
-    2x faster than the general `ImageProjectiveTransformV3` (same sampling
-    positions and values, checked against SciPy in the tests).
+    Inverts `matrix` and samples with `sample_crop`; a caller that has the
+    crop -> image map already (the pipeline) calls `sample_crop` directly.
 
     Args:
         image: `(height, width, channels)` or `(batch, height, width,
@@ -271,6 +268,36 @@ def warp_image(image, matrix, input_size):
     >>> bool(tf.reduce_all(warp_image(img, m, (3, 4)) == img))
     True
     """
+    return sample_crop(image, invert_affine(tf.convert_to_tensor(matrix)), input_size)
+
+
+def sample_crop(image, crop_to_image, input_size):
+    """The input crop of an image, each crop pixel sampled where `crop_to_image` puts it.
+
+    Each crop pixel `(x, y)` samples the image bilinearly at
+    `crop_to_image @ (x, y, 1)`, blending with zeros across the image border.
+    Crops without rotation (every evaluation crop, and training crops drawn
+    without rotation) take TF's `crop_and_resize` kernel, about 2x faster
+    than the general `ImageProjectiveTransformV3` (same sampling positions
+    and values, checked against SciPy in the tests).
+
+    Args:
+        image: `(height, width, channels)` or `(batch, height, width,
+            channels)` tensor, any real dtype.
+        crop_to_image: `(2, 3)` or `(batch, 2, 3)` affine from crop pixels to
+            image pixels (`invert_affine(crop_matrix(...))`).
+        input_size: `(height, width)` of the crop.
+
+    Returns:
+        float32 `(H, W, channels)` or `(batch, H, W, channels)` crop.
+
+    Example:
+
+    >>> img = tf.reshape(tf.range(12.0), (3, 4, 1))
+    >>> shifted = np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])   # crop x = image x - 1
+    >>> sample_crop(img, shifted, (3, 4))[0, :, 0].numpy().tolist()
+    [1.0, 2.0, 3.0, 0.0]
+    """
     in_h, in_w = _check_input_size(input_size)
     image = tf.convert_to_tensor(image)
     single = image.shape.rank == 3
@@ -280,7 +307,7 @@ def warp_image(image, matrix, input_size):
     if images.dtype not in _CROP_AND_RESIZE_DTYPES:
         images = tf.cast(images, tf.float32)
     # Crop -> image maps, one per image.
-    inverse = tf.reshape(invert_affine(tf.convert_to_tensor(matrix)), (-1, 2, 3))
+    inverse = tf.reshape(tf.cast(crop_to_image, tf.float32), (-1, 2, 3))
     inverse = tf.broadcast_to(inverse, tf.stack([tf.shape(images)[0], 2, 3]))
     axis_aligned = tf.reduce_all(tf.equal(inverse[:, 0, 1], 0.0) & tf.equal(inverse[:, 1, 0], 0.0))
     out = tf.cond(
@@ -291,6 +318,41 @@ def warp_image(image, matrix, input_size):
     return out[0] if single else out
 
 
+def source_window(crop_to_image, input_size):
+    """The image pixels that bilinear sampling of a crop reads: an integer window, not clipped to the image.
+
+    The bound of the crop area `[-0.5, W - 0.5] x [-0.5, H - 0.5]` in the
+    image, widened by one pixel each way: bilinear sampling reads the
+    pixels at floor and ceil of each position, and the pixel to spare
+    absorbs float32 rounding. The pipeline decodes this window of a JPEG
+    (so its pixels depend on it: JPEG decoding of a part is not exactly the
+    same as a part of the whole decoding) and `sample_crop` cuts it.
+
+    Args:
+        crop_to_image: `(2, 3)` or `(batch, 2, 3)` affine from crop pixels to
+            image pixels (tensor or array).
+        input_size: `(height, width)` of the crop.
+
+    Returns:
+        `(low, high)`: int32 `(2,)` tensors, the `(x, y)` image pixels of the
+        window's first and last column and row (inclusive), over the whole
+        batch.
+
+    Example:
+
+    >>> low, high = source_window(np.array([[1.0, 0.0, 10.0], [0.0, 1.0, 20.0]]), (4, 6))
+    >>> low.numpy().tolist(), high.numpy().tolist()
+    ([8, 18], [17, 25])
+    """
+    in_h, in_w = _check_input_size(input_size)
+    maps = tf.reshape(tf.cast(crop_to_image, tf.float32), (-1, 2, 3))
+    corners = tf.constant([[-0.5, -0.5], [in_w - 0.5, -0.5], [-0.5, in_h - 0.5], [in_w - 0.5, in_h - 0.5]])
+    source = apply_affine(maps, tf.broadcast_to(corners, tf.stack([tf.shape(maps)[0], 4, 2])))
+    low = tf.cast(tf.floor(tf.reduce_min(source, axis=[0, 1])), tf.int32) - 1
+    high = tf.cast(tf.math.ceil(tf.reduce_max(source, axis=[0, 1])), tf.int32) + 1
+    return low, high
+
+
 # Input dtypes of tf.image.crop_and_resize; others are cast to float32.
 _CROP_AND_RESIZE_DTYPES = (
     tf.uint8, tf.uint16, tf.int8, tf.int16, tf.int32, tf.int64, tf.float16, tf.float32, tf.float64,
@@ -298,15 +360,11 @@ _CROP_AND_RESIZE_DTYPES = (
 
 
 def _crop_and_resize(images, inverse, in_h, in_w):
-    """`warp_image` for crops without rotation (`inverse` `(batch, 2, 3)` diagonal)."""
-    # The crop's source pixels (their union over the batch), with the
-    # neighbours bilinear sampling reads, plus a ring of zeros where that
-    # window meets the image border: crop_and_resize then blends with zeros
-    # across the border exactly as the projective warp's constant fill does.
-    corners = tf.constant([[0.0, 0.0], [in_w - 1.0, in_h - 1.0]])
-    source = apply_affine(inverse, tf.broadcast_to(corners, tf.stack([tf.shape(inverse)[0], 2, 2])))
-    low = tf.cast(tf.floor(tf.reduce_min(source, axis=[0, 1])), tf.int32) - 1
-    high = tf.cast(tf.math.ceil(tf.reduce_max(source, axis=[0, 1])), tf.int32) + 1
+    """`sample_crop` for crops without rotation (`inverse` `(batch, 2, 3)` diagonal)."""
+    # The crop's source window, plus a ring of zeros where that window meets
+    # the image border: crop_and_resize then blends with zeros across the
+    # border exactly as the projective warp's constant fill does.
+    low, high = source_window(inverse, (in_h, in_w))
     size_wh = tf.shape(images)[2:0:-1]
     start = tf.clip_by_value(low, 0, size_wh - 1)
     stop = tf.clip_by_value(high + 1, start + 1, size_wh)
@@ -322,7 +380,7 @@ def _crop_and_resize(images, inverse, in_h, in_w):
 
 
 def _projective_warp(images, inverse, in_h, in_w):
-    """`warp_image` for any affine crop."""
+    """`sample_crop` for any affine crop."""
     # ImageProjectiveTransformV3 takes the OUTPUT -> INPUT map, with pixel
     # centres at integer coordinates (checked against scipy in the tests).
     flat = tf.reshape(inverse, (-1, 6))
