@@ -15,6 +15,7 @@ from keras_integral import skeletons
 from keras_integral.data import coco as coco_loader
 from keras_integral.data import h36m as h36m_loader
 from keras_integral.data import synthetic
+from keras_integral.data.synthetic import poses
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "samples"
 SIZE = (96, 96)
@@ -228,7 +229,7 @@ def test_outside_keypoints_have_v0_and_zero_coordinates(dataset):
 
 def _posed_scene(yaw, root_x=0.0, arms_forward=False):
     """A 1.75 m person, straight limbs, arms slightly out (or raised forward), seen by a level pinhole camera."""
-    angles = synthetic._sample_angles(np.random.default_rng(0), "Posing")
+    angles = poses.sample_angles(np.random.default_rng(0), "Posing")
     angles = {name: 0.0 for name in angles}
     angles["yaw"] = yaw
     for side in ("left", "right"):
@@ -236,7 +237,7 @@ def _posed_scene(yaw, root_x=0.0, arms_forward=False):
         angles[f"{side}_shoulder_flex"] = 90.0 if arms_forward else 0.0
     height = 1.75
     lengths = {name: fraction * height for name, fraction in synthetic.BONE_FRACTIONS.items()}
-    points, frames = synthetic._pose_body(height, lengths, angles)
+    points, frames = poses.pose_body(height, lengths, angles)
     # Camera looking along world +y, world z up: columns right, down, forward.
     R = np.stack([[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]], axis=1)
     camera = {"R": R, "T": np.zeros(3), "f": np.array([200.0, 200.0]), "c": np.array([47.5, 47.5]),

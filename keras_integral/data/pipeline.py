@@ -41,10 +41,8 @@ model.fit(ds, steps_per_epoch=1000, callbacks=[SkippedImagesReport(ds.skipped_im
 """
 
 import contextlib
-import gc
 import os
 import threading
-import traceback
 import warnings
 
 import keras
@@ -70,8 +68,10 @@ class SkippedImages:
     training by the prefetch buffer. A bad file in a training stream is counted
     once per visit (once per epoch of the records). The stream positions of
     the skips make `stream_positions` exact, and a whole epoch of the records
-    without one readable image stops the stream with a `ValueError` (kept in
-    `error`) instead of skipping for ever.
+    without one readable image stops the stream instead of skipping for ever:
+    an `InvalidArgumentError` that carries the message (the folder and the
+    count), which `stopped_by` recognises and `unreadable_as_value_error`
+    turns into a plain `ValueError`.
 
     Example:
 
@@ -89,7 +89,8 @@ class SkippedImages:
         self._positions = [set() for _ in starts]
         self._starts = [int(s) for s in starts]
         self._samples_per_batch = [int(c) for c in samples_per_batch]
-        self.error = None  # the message that stopped the stream, if one did
+        self._stop_messages = []  # (token, message), one per source, see `_stop_message`
+        self.error = None  # the message that stopped the stream, once `stopped_by` has seen it
         self._lock = threading.Lock()  # tf.data may call _add from several threads
 
     @property
@@ -136,18 +137,37 @@ class SkippedImages:
             self._paths.extend(p.decode() for p in paths.numpy())
         return True
 
-    def _fail(self, num_records, paths):
-        """Stops the stream: no record of a whole epoch could be read."""
-        files = sorted({p.decode() for p in paths.numpy()})
+    def stopped_by(self, error):
+        """The message of this pipeline's stop that `error` (from iterating the stream) carries, else None.
+
+        Also keeps it in `error`.
+        """
+        text = str(error)
+        for token, message in self._stop_messages:
+            if token in text:
+                with self._lock:
+                    self.error = message
+                return message
+        return None
+
+    def _stop_message(self, paths):
+        """The text of the stop of a stream over `paths` (one per record): a whole epoch of them unread.
+
+        An epoch of the records visits each record once, so the unreadable
+        files are then all of them: the message is known before the stream
+        runs. TF escapes what it prints (quotes, non-ASCII), so the text starts
+        with an ASCII token that `stopped_by` finds.
+        """
+        files = sorted(set(str(p) for p in paths))
         folder = os.path.commonpath([os.path.dirname(os.path.abspath(f)) for f in files])
         message = (
-            f"None of the {num_records} records' images could be read or decoded (a whole epoch of the records "
+            f"None of the {len(paths)} records' images could be read or decoded (a whole epoch of the records "
             f"was skipped): {len(files)} unreadable file(s) under {folder} (missing, empty or corrupt; first: "
             f"{files[0]})."
         )
-        with self._lock:
-            self.error = message
-        raise ValueError(message)
+        token = f"[keras_integral stream stop {id(self):x}.{len(self._stop_messages)}]"
+        self._stop_messages.append((token, message))
+        return f"{token} {message}"
 
 
 @contextlib.contextmanager
@@ -168,17 +188,9 @@ def unreadable_as_value_error(*skipped_images):
     try:
         yield
     except tf.errors.OpError as error:
-        message = next((s.error for s in skipped_images if s is not None and s.error), None)
+        message = next((m for s in skipped_images if s is not None for m in [s.stopped_by(error)] if m), None)
         if message is None:
             raise
-        # The stream's iterator (in reference cycles, and in the error's frames) still has threads that
-        # call back into Python (the skip accounting): left to interpreter shutdown, an uncaught error's
-        # case, its destructor deadlocks there with them, at random (measured: about 1 run in 15 hung).
-        # Free it now, while those threads can still take the interpreter.
-        while error is not None:
-            traceback.clear_frames(error.__traceback__)
-            error = error.__cause__ or error.__context__
-        gc.collect()
         raise ValueError(message) from None
 
 
@@ -522,6 +534,8 @@ def _sample_stream(
             element.update(index=record, crop_to_image=crop_to_image)
         return element
 
+    stop_message = skipped._stop_message(source["paths"])
+
     def account(state, element):
         # Positions missing before an element (a sample, or the marker that ends each epoch of the
         # records) are the skipped images; a whole epoch of them stops the stream.
@@ -533,15 +547,15 @@ def _sample_stream(
             missing = tf.range(expected, position)
             return tf.py_function(skipped._add, [source_id, missing, tf.gather(paths, record_index(missing))], tf.bool)
 
-        def fail():
-            epoch = tf.range(position - n, position)
-            return tf.py_function(skipped._fail, [n, tf.gather(paths, record_index(epoch))], tf.bool)
-
         unread = tf.where(is_sample, tf.constant(0, tf.int64), unread + gap)
-        reported = tf.cond(gap > 0, report, lambda: tf.constant(True))
+        # The stop is raised in TF alone, before any callback: once stopped, the stream (whose threads
+        # keep reading ahead) never calls into Python again. A callback still waiting for the
+        # interpreter when the iterator is destroyed at interpreter shutdown deadlocks the process
+        # there (measured: 1 CLI run in ~15 hung after printing its error, when the stop was a callback).
+        stop = tf.debugging.Assert(unread < n, [stop_message])
+        with tf.control_dependencies([stop]):
+            reported = tf.cond(gap > 0, report, lambda: tf.constant(True))
         with tf.control_dependencies([reported]):
-            checked = tf.cond(unread >= n, fail, lambda: tf.constant(True))
-        with tf.control_dependencies([checked]):
             next_expected = position + tf.cast(is_sample, tf.int64)
             return (next_expected, unread), element
 
