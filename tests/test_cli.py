@@ -49,8 +49,8 @@ def test_bad_recipe_is_one_line_error_with_exit_code_2(tmp_path, capsys):
 def test_zoo_list_and_unpublished_preset(capsys):
     assert cli.main(["zoo", "list"]) == 0
     out = capsys.readouterr().out
-    assert "i1_resnet50_mpii_256x256" in out and "model_chall_train_152ft_384x288.pth.tar" in out
-    assert cli.main(["zoo", "download", "i1_resnet50_mpii_256x256"]) == 2
+    assert "mpii_resnet50_i1_256_hm64" in out and "model_chall_train_152ft_384x288.pth.tar" in out
+    assert cli.main(["zoo", "download", "mpii_resnet50_i1_256_hm64"]) == 2
     assert "not yet published" in capsys.readouterr().err
 
 

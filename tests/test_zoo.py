@@ -277,10 +277,10 @@ def test_unreachable_urls_say_so(tmp_path, cache):
 def test_unknown_name_lists_the_known_names():
     known = list(REGISTRY["presets"]) + list(REGISTRY["official_checkpoints"])
     with pytest.raises(ValueError) as info:
-        keras_integral.from_preset("i1_resnet50_mpi_256x256")
+        keras_integral.from_preset("mpi_resnet50_i1_256_hm64")
     for name in known:
         assert name in str(info.value)
-    assert "Did you mean 'i1_resnet50_mpii_256x256'" in str(info.value)
+    assert "Did you mean 'mpii_resnet50_i1_256_hm64'" in str(info.value)
 
 
 @pytest.mark.parametrize("name", [n for n, e in REGISTRY["presets"].items() if not e["sha256"]])
@@ -304,14 +304,15 @@ def test_official_checkpoints_point_to_convert(name):
 
 
 def test_registry_entries_are_consistent_and_claim_no_metrics():
-    pattern = re.compile(r"(r1|h[123]|istar|i[123])_([a-z0-9_]+?)_([a-z0-9]+)_(\d+)x(\d+)")
+    from keras_integral.recipes import load_recipe
+
+    recipes = Path(__file__).resolve().parents[1] / "recipes" / "paper"
     for name, entry in REGISTRY["presets"].items():
-        match = pattern.fullmatch(name)
-        assert match, name
-        method, backbone, dataset, h, w = match.groups()
-        assert method == entry["method"].lower().replace("*", "star"), name
-        assert (backbone, dataset) == (entry["backbone"], entry["dataset"]), name
-        assert [int(h), int(w)] == entry["input_size"], name
+        # A preset is named after the recipe that trains it, and agrees with it.
+        recipe = load_recipe(recipes / f"{name}.yaml")
+        assert (recipe.method, recipe.backbone, recipe.dataset) == (entry["method"], entry["backbone"],
+                                                                   entry["dataset"]), name
+        assert (list(recipe.input_size), recipe.depth_bins) == (entry["input_size"], entry["depth_bins"]), name
         assert entry["url"].startswith("https://") and entry["url"].endswith(f"/{name}.tar.gz")
         skeletons.get(entry["skeleton"])
         assert entry["method"] in (METHODS_3D if entry["depth_bins"] else METHODS_2D), name
@@ -323,8 +324,8 @@ def test_registry_entries_are_consistent_and_claim_no_metrics():
             assert metric["value"] is None or metric["command"], name
     rows = keras_integral.zoo.list_presets()
     assert [r["name"] for r in rows] == list(REGISTRY["presets"]) + list(REGISTRY["official_checkpoints"])
-    info = keras_integral.zoo.info("i1_resnet50_mpii_256x256")
-    assert info["url"] == REGISTRY["presets"]["i1_resnet50_mpii_256x256"]["url"]
+    info = keras_integral.zoo.info("mpii_resnet50_i1_256_hm64")
+    assert info["url"] == REGISTRY["presets"]["mpii_resnet50_i1_256_hm64"]["url"]
     assert info["cached_at"] is None
 
 

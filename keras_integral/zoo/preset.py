@@ -309,7 +309,7 @@ def from_preset(preset, sha256=None, progress=True):
     Args:
         preset: one of
             - a registry name (`keras_integral.zoo.list_presets()`), e.g.
-              `"i1_resnet50_mpii_256x256"`;
+              `"mpii_resnet50_i1_256_hm64"`;
             - a preset folder on disk (see `save_preset`);
             - a local `.tar.gz` made by `pack_preset`;
             - an `https://` or `file://` URL of such a `.tar.gz`.

@@ -1,7 +1,9 @@
 """The preset registry (`presets.json`): names, where their files live, and what they measure.
 
-Presets are named `<method>_<backbone>_<dataset>_<h>x<w>`
-(`i1_resnet50_mpii_256x256`; `I*` is spelled `istar`). An entry whose
+A preset is named after the recipe that trains it, `recipes/paper/<name>.yaml`
+(`<dataset>_<backbone>_<method>_<input side>_hm<heat-map side>` in 2D,
+`..._strategy<1|2>` in 3D; `I*` is spelled `istar`): one naming order for
+both, e.g. `mpii_resnet50_i1_256_hm64`. An entry whose
 `sha256` is null is listed but not published: asking for it raises
 `PresetUnavailableError` with the URL where it will live, instead of trying
 the network. The authors' two PyTorch checkpoints are listed separately as
@@ -14,7 +16,7 @@ Example:
 
 >>> from keras_integral.zoo import registry
 >>> [p["name"] for p in registry.list_presets()][:1]
-['i1_resnet50_mpii_256x256']
+['mpii_resnet50_i1_256_hm64']
 """
 
 import difflib
@@ -99,7 +101,7 @@ def info(name):
 
     Example:
 
-    >>> info("i1_resnet50_mpii_256x256")["status"]
+    >>> info("mpii_resnet50_i1_256_hm64")["status"]
     'not yet published'
     """
     entry = _lookup(name)
@@ -132,7 +134,7 @@ def download(name, sha256=None, progress=True):
 
     Example:
 
-    >>> download("i1_resnet50_mpii_256x256")  # doctest: +SKIP
+    >>> download("mpii_resnet50_i1_256_hm64")  # doctest: +SKIP
     PosixPath('/home/me/.cache/keras_integral/presets/...')
     """
     entry = _lookup(name)
