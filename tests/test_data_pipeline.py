@@ -263,7 +263,7 @@ def test_missing_corrupt_and_truncated_images_are_skipped_and_counted(tmp_path, 
     report = pipeline.SkippedImagesReport(ds.skipped_images, max_paths=2)
     report.on_epoch_end(0)
     printed = capsys.readouterr().out
-    assert f"skipped {ds.skipped_images.count} unreadable image(s) from 3 file(s)" in printed
+    assert f"skipped {ds.skipped_images.count} unreadable or wrong-size image(s) from 3 file(s)" in printed
     assert printed.count(".jpg") == 2  # max_paths
     report.on_epoch_end(1)  # nothing new: silent
     assert capsys.readouterr().out == ""

@@ -229,7 +229,7 @@ class SkippedImagesReport(keras.callbacks.Callback):
             files = list(dict.fromkeys(new))  # distinct, in the order met
             shown = ", ".join(files[: self.max_paths]) + (", ..." if len(files) > self.max_paths else "")
             print(
-                f"Epoch {epoch + 1}: skipped {len(new)} unreadable image(s) from {len(files)} file(s) "
+                f"Epoch {epoch + 1}: skipped {len(new)} unreadable or wrong-size image(s) from {len(files)} file(s) "
                 f"({len(paths)} skips in all): {shown}"
             )
 
