@@ -9,7 +9,8 @@ Generates the data (easy scenes, 128x128: the 2D/3D set with seed 0, the extra
 and writes OUT/results.md (the README's tables, the verdicts and the wall
 time) and OUT/results.json (every run). Trainings run side by side, one
 process and one core each (default: one process per core); each process
-trains and then evaluates its run, so no core waits. A finished run is kept
+trains and then evaluates its run, so no core waits, and is fresh, so a
+run's numbers do not depend on what ran before it. A finished run is kept
 in results.json and a killed training resumes from its backup, so a killed
 benchmark loses little.
 
@@ -28,7 +29,6 @@ paper's way by more than twice its standard error (from the seeds' spread),
 import argparse
 import glob
 import json
-import multiprocessing
 import os
 import sys
 import time
@@ -77,6 +77,7 @@ def main():
 
     from keras_integral import files
     from keras_integral.data import synthetic
+    from keras_integral.processes import in_processes
 
     start = time.perf_counter()
     data_dir = os.path.join(args.out, "data")
@@ -90,15 +91,12 @@ def main():
     todo = trainings(args, results["runs"])
     processes = args.processes or max(1, min(len(todo), os.cpu_count() or 1))
     print(f"{len(todo)} trainings to run, {processes} at a time (finished ones kept)", flush=True)
-    if todo:
-        context = multiprocessing.get_context("spawn")  # a fresh TensorFlow in each, one thread
-        with context.Pool(processes, initializer=_one_thread) as pool:
-            tasks = [(cell, run, recipe, data_dir, os.path.join(args.out, "runs", run)) for cell, run, recipe in todo]
-            for run, entry in pool.imap_unordered(_train_and_evaluate, tasks):
-                results["runs"][run] = entry
-                print(f"{run}: {json.dumps({k: round(v, 2) for k, v in entry['metrics'].items()})} "
-                      f"(train {entry['train_s']} s, evaluate {entry['evaluate_s']} s)", flush=True)
-                files.write_json(results_path, results, indent=2)
+    tasks = [(cell, run, recipe, data_dir, os.path.join(args.out, "runs", run)) for cell, run, recipe in todo]
+    for _, (run, entry) in in_processes(_train_and_evaluate, tasks, processes, threads=1):
+        results["runs"][run] = entry
+        print(f"{run}: {json.dumps({k: round(v, 2) for k, v in entry['metrics'].items()})} "
+              f"(train {entry['train_s']} s, evaluate {entry['evaluate_s']} s)", flush=True)
+        files.write_json(results_path, results, indent=2)
     wall_s = time.perf_counter() - start
     results["last_invocation"] = {"wall_s": round(wall_s), "generate_s": round(generate_s), "trainings": len(todo),
                                   "processes": processes, "cpu_count": os.cpu_count(),
@@ -123,11 +121,10 @@ def trainings(args, finished):
         cell = os.path.splitext(os.path.basename(path))[0]
         if args.only not in cell:
             continue
-        recipe = load_recipe(path, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch)
-        switch = recipe.phase_switch_epoch
-        if args.epochs is not None and methods.get(recipe.method).two_phase and switch is not None:
+        original = load_recipe(path)
+        switch = original.phase_switch_epoch
+        if args.epochs is not None and methods.get(original.method).two_phase and switch is not None:
             # Keep the recipe's fraction of heat-map-loss epochs on an overridden schedule.
-            original = load_recipe(path)
             switch = max(1, min(args.epochs - 1, round(switch / original.epochs * args.epochs)))
         for seed in range(args.seeds):
             run = f"{cell}_seed{seed}"
@@ -138,27 +135,15 @@ def trainings(args, finished):
     return todo
 
 
-def _one_thread():
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-
-
-def _train_and_evaluate(task):
+def _train_and_evaluate(cell, run, recipe, data_dir, run_dir):
     """Trains one run and evaluates it (in a worker process); returns `(run, results.json entry)`."""
-    import keras
+    from keras_integral.training import train_timed
 
-    from keras_integral.training import train
-
-    cell, run, recipe, data_dir, run_dir = task
-    keras.backend.clear_session()  # the process trains run after run
-    start = time.perf_counter()
     timer = step_timer()
-    train(recipe, data_dir, run_dir, verbose=0, callbacks=[timer])
-    train_s = time.perf_counter() - start
+    train_s = train_timed(recipe, data_dir, run_dir, callbacks=[timer])
+    start = time.perf_counter()
     metrics = evaluate_run(recipe, data_dir, run_dir)
-    evaluate_s = time.perf_counter() - start - train_s
+    evaluate_s = time.perf_counter() - start
     return run, {"cell": cell, "seed": recipe.seed, "method": recipe.method,
                  "heatmap_size": list(recipe.heatmap_size) if recipe.heatmap_size else None,
                  "mixed": bool(recipe.mix_dataset), "steps": recipe.epochs * recipe.steps_per_epoch,

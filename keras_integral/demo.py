@@ -188,6 +188,7 @@ def _train_all(recipes, data_dir, run_dirs, verbose, parallel):
     from keras_integral.recipes import recipe_differences
     from keras_integral.training import prepare_run_folder
     from keras_integral.training import train_in_processes
+    from keras_integral.training import train_timed
 
     names = list(recipes)
     for m in names:  # a demo run with other numbers is started afresh (train refuses another recipe's folder)
@@ -198,13 +199,7 @@ def _train_all(recipes, data_dir, run_dirs, verbose, parallel):
     if parallel:
         seconds = train_in_processes(runs, processes=len(runs), threads=1, verbose=verbose)
     else:
-        from keras_integral.training import train
-
-        seconds = []
-        for run in runs:
-            start = time.perf_counter()
-            train(*run, verbose=verbose)
-            seconds.append(time.perf_counter() - start)
+        seconds = [train_timed(*run, verbose=verbose) for run in runs]
     return dict(zip(names, seconds))
 
 

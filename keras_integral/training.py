@@ -514,10 +514,6 @@ def _trim_log(path, epochs):
 def train_in_processes(runs, processes=None, threads=1, verbose=0):
     """Trains several recipes at once, each in a fresh spawned process with `threads` CPU threads.
 
-    On a small CPU, two trainings side by side with one thread each finish
-    sooner than one after the other with two threads each: small convolutions
-    do not split well across cores (README, "The demo").
-
     Args:
         runs: list of `(recipe, data_dir, out_dir)`.
         processes: trainings at a time; default: one per CPU core, at most
@@ -529,23 +525,19 @@ def train_in_processes(runs, processes=None, threads=1, verbose=0):
         list of the seconds each training took, in the order of `runs`; each
         run's model is in `out_dir/model.keras`.
     """
-    import multiprocessing
+    from keras_integral.processes import in_processes
 
     runs = list(runs)
-    processes = processes or max(1, min(len(runs), os.cpu_count() or 1))
-    context = multiprocessing.get_context("spawn")  # a fresh TensorFlow in each, with its own thread pools
-    with context.Pool(processes, maxtasksperchild=1) as pool:
-        jobs = [pool.apply_async(_train_timed, (*run, threads, verbose)) for run in runs]
-        return [job.get() for job in jobs]
+    seconds = dict(in_processes(train_timed, [(*run, verbose) for run in runs], processes, threads))
+    return [seconds[i] for i in range(len(runs))]
 
 
-def _train_timed(recipe, data_dir, out_dir, threads, verbose):
+def train_timed(recipe, data_dir, out_dir, verbose=0, callbacks=()):
+    """`train(...)`; returns the seconds it took."""
     import time
 
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(threads)
     start = time.perf_counter()
-    train(recipe, data_dir, out_dir, verbose=verbose)
+    train(recipe, data_dir, out_dir, verbose=verbose, callbacks=callbacks)
     return time.perf_counter() - start
 
 

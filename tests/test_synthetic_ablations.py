@@ -67,3 +67,22 @@ def test_tables_show_mean_and_std_over_seeds_and_every_verdict(ablations):
                        "(H1 loses 10.0, I1 loses 1.0)"]
     assert verdicts[halving[0]] == "holds"
     assert len(verdicts) == len(ablations.CLAIMS) + 1
+
+
+def test_an_overridden_schedule_keeps_each_recipes_fraction_of_heat_map_epochs(ablations):
+    # --smoke (2 epochs) once failed: the recipe was loaded with the short schedule and its own switch epoch 8.
+    import argparse
+
+    args = argparse.Namespace(only="", seeds=2, epochs=5, steps_per_epoch=3)
+    todo = ablations.trainings(args, finished={"coco2d_r1_seed0": {}})
+    runs = {run: recipe for _, run, recipe in todo}
+    assert "coco2d_r1_seed0" not in runs and "coco2d_r1_seed1" in runs
+    assert len(runs) == 10 * 2 - 1  # ten cells, two seeds, one finished
+    assert all((r.epochs, r.steps_per_epoch) == (5, 3) for r in runs.values())
+    assert runs["coco2d_i1_hm16_seed1"].seed == 1
+    # The recipes switch at 8 of 10 epochs: 4 of 5 here; methods without a switch keep none.
+    assert runs["coco2d_i1_hm16_seed0"].phase_switch_epoch == 4
+    assert runs["h36m3d_i2_hm16_mixed2d_seed1"].phase_switch_epoch == 4
+    assert runs["coco2d_h1_hm16_seed0"].phase_switch_epoch is None
+    # The 3D cells (the slowest) come first.
+    assert next(iter(runs)).startswith("h36m3d_")
