@@ -19,7 +19,9 @@ The cells, as in the paper:
     64x64 crops (a cell is 4 input pixels);
 (b) Table 2: the heat map halved to 8x8: H1 should lose much more than I1;
 (c) Table 7: 3D, I2 vs H2 (two-step integral, 16x16x16), and strategy 2:
-    extra 2D-only images mixed half and half into the 3D batches.
+    extra 2D-only images mixed half and half into the 3D batches; beside
+    them, what a model that learned nothing scores (the training split's
+    mean pose for everyone).
 
 A verdict compares two means over seeds: "holds" when the difference goes the
 paper's way by more than twice its standard error (from the seeds' spread),
@@ -78,6 +80,7 @@ def main():
     from keras_integral import files
     from keras_integral.data import synthetic
     from keras_integral.processes import in_processes
+    from keras_integral.recipes import load_recipe
 
     start = time.perf_counter()
     data_dir = os.path.join(args.out, "data")
@@ -87,7 +90,9 @@ def main():
                                level=LEVEL, verbose=0)
     generate_s = time.perf_counter() - start
     results_path = os.path.join(args.out, "results.json")
-    results = json.load(open(results_path)) if os.path.isfile(results_path) else {"runs": {}}
+    results = {"runs": {}, "invocations": [], "baselines": {}}
+    if os.path.isfile(results_path):
+        results.update(json.load(open(results_path)))
     todo = trainings(args, results["runs"])
     processes = args.processes or max(1, min(len(todo), os.cpu_count() or 1))
     print(f"{len(todo)} trainings to run, {processes} at a time (finished ones kept)", flush=True)
@@ -97,16 +102,17 @@ def main():
         print(f"{run}: {json.dumps({k: round(v, 2) for k, v in entry['metrics'].items()})} "
               f"(train {entry['train_s']} s, evaluate {entry['evaluate_s']} s)", flush=True)
         files.write_json(results_path, results, indent=2)
+    if any(r["cell"].startswith("h36m3d") for r in results["runs"].values()):
+        results["baselines"]["h36m3d_mean_pose"] = mean_pose_baseline(
+            load_recipe(os.path.join(ROOT, "recipes", "synthetic", "h36m3d_i2_hm16.yaml")), data_dir)
     wall_s = time.perf_counter() - start
-    results["last_invocation"] = {"wall_s": round(wall_s), "generate_s": round(generate_s), "trainings": len(todo),
-                                  "processes": processes, "cpu_count": os.cpu_count(),
-                                  "schedule": "smoke" if args.smoke else "recipes"
-                                  if args.epochs is None and args.steps_per_epoch is None
-                                  else f"{args.epochs} x {args.steps_per_epoch} (override)"}
+    results["invocations"].append({
+        "wall_s": round(wall_s), "generate_s": round(generate_s), "trainings": len(todo), "processes": processes,
+        "cpu_count": os.cpu_count(), "schedule": "smoke" if args.smoke else "recipes"
+        if args.epochs is None and args.steps_per_epoch is None
+        else f"{args.epochs} x {args.steps_per_epoch} (override)"})
     files.write_json(results_path, results, indent=2)
-    report = tables(results["runs"]) + (
-        f"\nWall time of the last invocation: {wall_s / 60:.1f} min ({len(todo)} trainings, {processes} at a time, "
-        f"{os.cpu_count()} cores; generating the data {generate_s:.0f} s).\n")
+    report = tables(results["runs"], results["baselines"]) + "\n" + invocations(results["invocations"])
     files.write_text(os.path.join(args.out, "results.md"), report)
     print(report)
 
@@ -212,6 +218,29 @@ def mean_error_input_px(predictions, records, input_size):
     return float(sums["error"].sum() / sums["count"].sum())
 
 
+def mean_pose_baseline(recipe, data_dir):
+    """What a 3D model that learned nothing from the image scores: the training split's mean pose for everyone.
+
+    The mean root-relative camera-space pose (mm) of the recipe's training
+    records, scored against its test records as `evaluate` scores a model.
+
+    Returns:
+        `{"MPJPE": mm, "PA-MPJPE": mm}`.
+    """
+    from keras_integral import metrics
+    from keras_integral import skeletons
+    from keras_integral.training import load_split
+
+    def poses(records):
+        root = skeletons.get(records[0].skeleton).root
+        return metrics.root_relative(np.stack([r.joints_cam_mm for r in records]).astype(np.float64), root)
+
+    truth = poses(load_split(recipe, data_dir, "val"))
+    guess = np.broadcast_to(poses(load_split(recipe, data_dir, "train")).mean(axis=0), truth.shape)
+    return {"MPJPE": float(metrics.mpjpe(guess, truth).mean()),
+            "PA-MPJPE": float(metrics.pa_mpjpe(guess, truth).mean())}
+
+
 # === The tables and verdicts (pure functions of results.json's runs) ===
 
 
@@ -257,8 +286,9 @@ def timing(members):
             f"{f'{np.mean(per_step):.3f}' if per_step else '-'}")
 
 
-def tables(runs):
-    """results.md: the 2D and 3D tables (mean ± std over seeds) and one verdict per claim."""
+def tables(runs, baselines=None):
+    """results.md: the 2D and 3D tables (mean ± std over seeds, the 3D one with its mean-pose baseline) and one
+    verdict per claim."""
     cells = sorted({r["cell"] for r in runs.values()})
 
     def members(cell):
@@ -287,6 +317,10 @@ def tables(runs):
                      f"{mean_std(cell_values(runs, cell, 'MPJPE'))} | "
                      f"{mean_std(cell_values(runs, cell, 'PA-MPJPE'))} | "
                      f"{first.get('steps', '-')} | {timing(members(cell))} |")
+    baseline = (baselines or {}).get("h36m3d_mean_pose")
+    if baseline:
+        lines.append(f"| none: the training split's mean pose for everyone | - | - | {baseline['MPJPE']:.1f} | "
+                     f"{baseline['PA-MPJPE']:.1f} | - | - | - |")
     lines += ["", f"Verdicts (A - B over seeds; a difference counts beyond {NOISE_SE:g} standard errors):", "",
               "| claim | quantity | A - B | standard error | verdict |", "|---|---|---|---|---|"]
     for name, key, a, b, sign in CLAIMS:
@@ -301,6 +335,16 @@ def tables(runs):
     verdict, difference, se = judge(losses["H1"], losses["I1"], +1)
     spent = ", ".join(f"{m} loses {v.mean():.1f}" for m, v in losses.items() if len(v))
     lines.append(f"| {name}{f' ({spent})' if spent else ''} | {key} | {difference:+.2f} | {se:.2f} | {verdict} |")
+    return "\n".join(lines) + "\n"
+
+
+def invocations(entries):
+    """The wall time of each invocation that wrote results.json (a resumed benchmark has several)."""
+    lines = []
+    for i, e in enumerate(entries, 1):
+        lines.append(f"Wall time of invocation {i}: {e['wall_s'] / 60:.1f} min ({e['trainings']} trainings, "
+                     f"{e['processes']} at a time, {e['cpu_count']} cores, schedule: {e['schedule']}; generating "
+                     f"the data {e['generate_s']} s).")
     return "\n".join(lines) + "\n"
 
 

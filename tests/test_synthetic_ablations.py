@@ -67,6 +67,40 @@ def test_tables_show_mean_and_std_over_seeds_and_every_verdict(ablations):
                        "(H1 loses 10.0, I1 loses 1.0)"]
     assert verdicts[halving[0]] == "holds"
     assert len(verdicts) == len(ablations.CLAIMS) + 1
+    assert "mean pose" not in text  # no baseline given, no row
+    with_baseline = ablations.tables(runs, {"h36m3d_mean_pose": {"MPJPE": 300.04, "PA-MPJPE": 250.06}})
+    assert "| none: the training split's mean pose for everyone | - | - | 300.0 | 250.1 | - | - | - |" in with_baseline
+
+
+def test_invocations_each_get_their_wall_time(ablations):
+    entries = [{"wall_s": 1800, "generate_s": 110, "trainings": 30, "processes": 2, "cpu_count": 2,
+                "schedule": "recipes"},
+               {"wall_s": 6, "generate_s": 0, "trainings": 0, "processes": 1, "cpu_count": 2, "schedule": "recipes"}]
+    lines = ablations.invocations(entries).splitlines()
+    assert lines == ["Wall time of invocation 1: 30.0 min (30 trainings, 2 at a time, 2 cores, schedule: recipes; "
+                     "generating the data 110 s).",
+                     "Wall time of invocation 2: 0.1 min (0 trainings, 1 at a time, 2 cores, schedule: recipes; "
+                     "generating the data 0 s)."]
+
+
+def test_mean_pose_baseline_against_numpy_on_the_annotation_file(ablations, tmp_path):
+    from keras_integral.data import synthetic
+    from keras_integral.metrics.mpjpe import pa_mpjpe
+    from keras_integral.recipes import load_recipe
+
+    synthetic.generate(tmp_path / "synth", 40, seed=3, image_size=(64, 64), level="easy", verbose=0)
+    recipe = load_recipe(ablations.ROOT + "/recipes/synthetic/h36m3d_i2_hm16.yaml", test_stride=1)
+    got = ablations.mean_pose_baseline(recipe, str(tmp_path))
+    # Directly from the file: S is (N, 17, 4) camera-space metres; protocol 2 tests on S9 and S11; root: pelvis.
+    annotations = np.load(tmp_path / "synth" / "h36m" / "annotations.npz")
+    poses = annotations["S"][..., :3] * 1000.0
+    poses = poses - poses[:, :1]
+    test = np.isin([name.split("/")[0] for name in annotations["imgname"]], ["S9", "S11"])
+    assert 0 < test.sum() < len(test)
+    truth, guess = poses[test], np.broadcast_to(poses[~test].mean(axis=0), poses[test].shape)
+    # rel 1e-6: the loader keeps joints in float32 mm.
+    assert got["MPJPE"] == pytest.approx(np.linalg.norm(guess - truth, axis=-1).mean(), rel=1e-6)
+    assert got["PA-MPJPE"] == pytest.approx(pa_mpjpe(guess, truth).mean(), rel=1e-6)
 
 
 def test_an_overridden_schedule_keeps_each_recipes_fraction_of_heat_map_epochs(ablations):
