@@ -118,9 +118,16 @@ def main():
 
 
 def trainings(args, finished):
-    """`[(cell, run, recipe)]` still to train, the 3D cells (slowest) first so the last ones finish together."""
+    """`[(cell, run, recipe)]` still to train, the 3D cells (slowest) first so the last ones finish together.
+
+    Raises:
+        ValueError: a finished run in `args.out` was trained with another
+            recipe than the one it would get now (an edited recipe or another
+            schedule): its numbers must not join these.
+    """
     from keras_integral import methods
     from keras_integral.recipes import load_recipe
+    from keras_integral.recipes import recipe_differences
 
     todo = []
     for path in sorted(glob.glob(os.path.join(ROOT, "recipes", "synthetic", "*d_*.yaml")), reverse=True):
@@ -134,10 +141,20 @@ def trainings(args, finished):
             switch = max(1, min(args.epochs - 1, round(switch / original.epochs * args.epochs)))
         for seed in range(args.seeds):
             run = f"{cell}_seed{seed}"
+            recipe = load_recipe(path, seed=seed, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
+                                 phase_switch_epoch=switch)
             if run not in finished:
-                todo.append((cell, run, load_recipe(path, seed=seed, epochs=args.epochs,
-                                                    steps_per_epoch=args.steps_per_epoch,
-                                                    phase_switch_epoch=switch)))
+                todo.append((cell, run, recipe))
+                continue
+            stored = os.path.join(args.out, "runs", run, "recipe.yaml")
+            if not os.path.isfile(stored):
+                raise ValueError(f"{args.out}: results.json lists the finished run {run}, but {stored} is missing: "
+                                 "what it was trained with is unknown. Give another --out.")
+            differences = recipe_differences(recipe, stored)
+            if differences:
+                shown = ", ".join(f"{key}: {old!r} -> {new!r}" for key, old, new in differences[:3])
+                raise ValueError(f"{args.out}: the finished run {run} was trained with another recipe ({shown}); "
+                                 "its numbers would mix with these. Give another --out.")
     return todo
 
 

@@ -108,10 +108,9 @@ def test_an_overridden_schedule_keeps_each_recipes_fraction_of_heat_map_epochs(a
     import argparse
 
     args = argparse.Namespace(only="", seeds=2, epochs=5, steps_per_epoch=3)
-    todo = ablations.trainings(args, finished={"coco2d_r1_seed0": {}})
+    todo = ablations.trainings(args, finished={})
     runs = {run: recipe for _, run, recipe in todo}
-    assert "coco2d_r1_seed0" not in runs and "coco2d_r1_seed1" in runs
-    assert len(runs) == 10 * 2 - 1  # ten cells, two seeds, one finished
+    assert len(runs) == 10 * 2  # ten cells, two seeds
     assert all((r.epochs, r.steps_per_epoch) == (5, 3) for r in runs.values())
     assert runs["coco2d_i1_hm16_seed1"].seed == 1
     # The recipes switch at 8 of 10 epochs: 4 of 5 here; methods without a switch keep none.
@@ -120,3 +119,26 @@ def test_an_overridden_schedule_keeps_each_recipes_fraction_of_heat_map_epochs(a
     assert runs["coco2d_h1_hm16_seed0"].phase_switch_epoch is None
     # The 3D cells (the slowest) come first.
     assert next(iter(runs)).startswith("h36m3d_")
+
+
+def test_a_finished_run_of_another_recipe_is_refused(ablations, tmp_path):
+    # A benchmark folder belongs to one set of recipes: an edited recipe must not reuse its old numbers.
+    import argparse
+
+    from keras_integral.recipes import dump_recipe
+    from keras_integral.recipes import load_recipe
+
+    args = argparse.Namespace(only="coco2d_r1", seeds=2, epochs=None, steps_per_epoch=None, out=str(tmp_path))
+    recipe = load_recipe(ablations.ROOT + "/recipes/synthetic/coco2d_r1.yaml", seed=0)
+    (tmp_path / "runs" / "coco2d_r1_seed0").mkdir(parents=True)
+    dump_recipe(recipe, tmp_path / "runs" / "coco2d_r1_seed0" / "recipe.yaml")
+    finished = {"coco2d_r1_seed0": {}}
+    assert [run for _, run, _ in ablations.trainings(args, finished)] == ["coco2d_r1_seed1"]  # the same recipe: kept
+    args.steps_per_epoch = 7
+    changed = r"coco2d_r1_seed0 was trained with another recipe \(steps_per_epoch: 120 -> 7\)"
+    with pytest.raises(ValueError, match=changed):
+        ablations.trainings(args, finished)
+    args.steps_per_epoch = None
+    (tmp_path / "runs" / "coco2d_r1_seed0" / "recipe.yaml").unlink()
+    with pytest.raises(ValueError, match="coco2d_r1_seed0, but .*recipe.yaml is missing"):
+        ablations.trainings(args, finished)
