@@ -79,6 +79,7 @@ def main():
 
     from keras_integral import files
     from keras_integral.data import synthetic
+    from keras_integral.processes import default_processes
     from keras_integral.processes import in_processes
     from keras_integral.recipes import load_recipe
 
@@ -94,7 +95,7 @@ def main():
     if os.path.isfile(results_path):
         results.update(json.load(open(results_path)))
     todo = trainings(args, results["runs"])
-    processes = args.processes or max(1, min(len(todo), os.cpu_count() or 1))
+    processes = args.processes or default_processes(len(todo))
     print(f"{len(todo)} trainings to run, {processes} at a time (finished ones kept)", flush=True)
     tasks = [(cell, run, recipe, data_dir, os.path.join(args.out, "runs", run)) for cell, run, recipe in todo]
     for _, (run, entry) in in_processes(_train_and_evaluate, tasks, processes, threads=1):

@@ -22,10 +22,15 @@ def in_processes(function, tasks, processes=None, threads=1):
     tasks = list(tasks)
     if not tasks:
         return
-    processes = processes or max(1, min(len(tasks), os.cpu_count() or 1))
+    processes = processes or default_processes(len(tasks))
     context = multiprocessing.get_context("spawn")  # a fresh TensorFlow in each, with its own thread pools
     with context.Pool(processes, initializer=_set_threads, initargs=(threads,), maxtasksperchild=1) as pool:
         yield from pool.imap_unordered(_indexed, [(function, i, task) for i, task in enumerate(tasks)])
+
+
+def default_processes(tasks):
+    """How many of `tasks` tasks run at a time by default: one per CPU core, at most `tasks`, at least 1."""
+    return max(1, min(tasks, os.cpu_count() or 1))
 
 
 def _set_threads(threads):

@@ -22,3 +22,12 @@ def test_each_task_gets_a_fresh_process_with_its_threads_and_keeps_its_index():
 
 def test_no_tasks_start_no_process():
     assert list(in_processes(threads_and_pid, [])) == []
+
+
+def test_default_processes_is_one_per_core_at_most_the_tasks(monkeypatch):
+    from keras_integral import processes
+
+    monkeypatch.setattr(processes.os, "cpu_count", lambda: 2)
+    assert [processes.default_processes(n) for n in (0, 1, 2, 5)] == [1, 1, 2, 2]
+    monkeypatch.setattr(processes.os, "cpu_count", lambda: None)  # unknown: one at a time
+    assert processes.default_processes(5) == 1
