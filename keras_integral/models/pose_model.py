@@ -400,7 +400,7 @@ class IntegralPoseModel(MultiWorkerFitMixin, keras.Model):
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         for metric in self.pose_metrics:
             metric.update_state(y["keypoints"], y_pred["keypoints"], y["weights"])
-        return self._metrics_logs(self.get_metrics_result())
+        return super().compute_metrics(x, y, y_pred, sample_weight)
 
     # === Inference ===
     # The input check runs in Python on static shapes, before Keras's own: a
@@ -430,10 +430,13 @@ class IntegralPoseModel(MultiWorkerFitMixin, keras.Model):
         return {key: np.zeros((0, *self.output[key].shape[1:]), self.output[key].dtype)
                 for key in ("keypoints", "scores")}
 
-    def predict_step(self, data):
-        x = data[0] if isinstance(data, (tuple, list)) else data
-        outputs = self(x, training=False)
-        return {"keypoints": outputs["keypoints"], "scores": outputs["scores"]}
+    def predict_step(self, *args):
+        # Keras's own step, keeping only what `predict` returns (the heat maps stay on the device).
+        # JAX's trainer passes `(state, data)` and takes `(outputs, state)` back; the others pass `data`.
+        if keras.backend.backend() == "jax":
+            outputs, state = super().predict_step(*args)
+            return _predictions(outputs), state
+        return _predictions(super().predict_step(*args))
 
     # === Serialisation ===
 
@@ -462,3 +465,8 @@ class IntegralPoseModel(MultiWorkerFitMixin, keras.Model):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+def _predictions(outputs):
+    """What `predict` returns of the model's outputs: `{"keypoints", "scores"}`."""
+    return {"keypoints": outputs["keypoints"], "scores": outputs["scores"]}
