@@ -17,7 +17,24 @@ import tensorflow as tf  # noqa: E402
 
 tf.config.experimental.enable_op_determinism()
 
+BACKEND = keras.backend.backend()
+
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "samples"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under JAX or PyTorch (`KERAS_BACKEND`), only the tests marked `all_backends` and not `tensorflow` run.
+
+    The rest use TensorFlow directly (tf.data, tf.lite, tf.distribute, SavedModel) and run under the
+    TensorFlow backend, the default.
+    """
+    if BACKEND == "tensorflow":
+        return
+    kept = [item for item in items if "all_backends" in item.keywords and "tensorflow" not in item.keywords]
+    if len(kept) < len(items):
+        kept_ids = {id(item) for item in kept}
+        config.hook.pytest_deselected(items=[item for item in items if id(item) not in kept_ids])
+        items[:] = kept
 
 
 @pytest.fixture(autouse=True, scope="module")

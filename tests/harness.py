@@ -4,12 +4,13 @@ import os
 
 import keras
 import numpy as np
+from keras.ops import convert_to_numpy as to_numpy
 
 
 def run_layer_test(layer, inputs, expected_output_shape, tmp_path):
     """Calls `layer` eagerly, checks shapes, `get_config` round trip and `.keras` saving.
 
-    Returns the eager outputs.
+    Returns the eager outputs as NumPy arrays.
     """
     outputs = layer(inputs)
     flat = outputs if isinstance(outputs, (tuple, list)) else [outputs]
@@ -21,12 +22,12 @@ def run_layer_test(layer, inputs, expected_output_shape, tmp_path):
 
     clone = layer.__class__.from_config(layer.get_config())
     for a, b in zip(flat, _flat(clone(inputs))):
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(to_numpy(a), to_numpy(b), rtol=1e-6, atol=1e-6)
 
     symbolic_in = keras.Input(inputs.shape[1:])
     model = keras.Model(symbolic_in, layer(symbolic_in))
     run_model_saving_test(model, inputs, tmp_path)
-    return outputs
+    return keras.tree.map_structure(to_numpy, outputs)
 
 
 def run_model_saving_test(model, inputs, tmp_path):
@@ -35,7 +36,7 @@ def run_model_saving_test(model, inputs, tmp_path):
     model.save(path)
     loaded = keras.models.load_model(path, safe_mode=True)
     for a, b in zip(_flat(model(inputs)), _flat(loaded(inputs))):
-        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+        np.testing.assert_array_equal(to_numpy(a), to_numpy(b))
     return loaded
 
 
@@ -74,3 +75,34 @@ def pose_batch(model, rng, n=4):
         weights[: n // 2, :, 2] = 0.0
     weights[0, 3] = 0.0
     return images, {"keypoints": keypoints, "weights": weights}
+
+
+def value_and_gradient(fn, x):
+    """`(fn(x), d sum(fn(x)) / dx)` as NumPy arrays, with the current Keras backend's autodiff.
+
+    Keras has no backend-neutral gradient, so this is each backend's own: the
+    same gradient tests then run under TensorFlow, JAX and PyTorch.
+    """
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        x = tf.constant(x)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            out = fn(x)
+            total = tf.reduce_sum(out)
+        return out.numpy(), tape.gradient(total, x).numpy()
+    if backend == "jax":
+        import jax
+
+        out, pullback = jax.vjp(fn, jax.numpy.asarray(x))
+        return np.asarray(out), np.asarray(pullback(jax.numpy.ones_like(out))[0])
+    if backend == "torch":
+        import torch
+
+        x = torch.tensor(x, requires_grad=True)
+        out = fn(x)
+        out.sum().backward()
+        return out.detach().numpy(), x.grad.numpy()
+    raise NotImplementedError(f"value_and_gradient: no autodiff for Keras backend {backend!r}.")

@@ -5,6 +5,9 @@ import pytest
 
 from keras_integral.codec import KeypointCodec
 
+# Runs under each Keras backend (conftest.py).
+pytestmark = pytest.mark.all_backends
+
 
 def test_heatmap_cell_centre_maps_to_the_centre_of_its_input_pixels():
     # A 64-wide map over a 256-wide input: cell 0 covers input pixels 0..3, centre 1.5.

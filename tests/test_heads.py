@@ -9,10 +9,14 @@ pooling and a dense layer.
 import keras
 import numpy as np
 import pytest
+from keras.ops import convert_to_numpy as to_numpy
 
 from keras_integral.models.heads import DeconvHead
 from keras_integral.models.heads import RegressionHead
 from tests.harness import run_model_saving_test
+
+# Runs under each Keras backend (conftest.py).
+pytestmark = pytest.mark.all_backends
 
 BN_EPS = 1e-5
 to_numpy = keras.ops.convert_to_numpy
@@ -94,12 +98,12 @@ def test_deconv_head_output_shape_and_names():
 def test_deconv_head_initialisation_follows_authors():
     head = DeconvHead(17, num_deconv=1, filters=256)
     head.build((None, 8, 8, 512))
-    kernel = head.deconvs[0].kernel.numpy()
+    kernel = to_numpy(head.deconvs[0].kernel)
     assert kernel.shape == (4, 4, 256, 512)
     assert abs(kernel.std() - 0.001) < 0.00002  # 2M samples: ~0.05% error
     assert abs(kernel.mean()) < 0.00002
-    assert abs(head.final_conv.kernel.numpy().std() - 0.001) < 0.0001
-    np.testing.assert_array_equal(head.final_conv.bias.numpy(), 0)
+    assert abs(to_numpy(head.final_conv.kernel).std() - 0.001) < 0.0001
+    np.testing.assert_array_equal(to_numpy(head.final_conv.bias), 0)
     assert head.norms[0].epsilon == BN_EPS and head.norms[0].momentum == 0.9
     assert not head.deconvs[0].use_bias
 
@@ -109,7 +113,7 @@ def test_deconv_head_no_upsampling_is_a_conv():
     x = rng.normal(size=(1, 4, 4, 3)).astype("float32")
     head = DeconvHead(2, num_deconv=0, final_kernel_size=3)
     y = to_numpy(head(x))
-    kernel, bias = (v.numpy() for v in head.final_conv.weights)
+    kernel, bias = (to_numpy(v) for v in head.final_conv.weights)
     xp = np.pad(x[0], ((1, 1), (1, 1), (0, 0)))
     expected = bias + sum(
         xp[ki : ki + 4, kj : kj + 4] @ kernel[ki, kj] for ki in range(3) for kj in range(3)
@@ -163,8 +167,8 @@ def test_regression_head_equals_pool_and_dense():
 def test_regression_head_init_config_and_keras_file_roundtrip(tmp_path):
     head = RegressionHead(num_joints=4)
     head.build((None, 2, 2, 64))
-    assert abs(head.fc.kernel.numpy().std() - 0.001) < 0.0002
-    np.testing.assert_array_equal(head.fc.bias.numpy(), 0)
+    assert abs(to_numpy(head.fc.kernel).std() - 0.001) < 0.0002
+    np.testing.assert_array_equal(to_numpy(head.fc.bias), 0)
     clone = RegressionHead.from_config(head.get_config())
     assert (clone.num_joints, clone.dims) == (4, 2)
     rng = np.random.default_rng(4)

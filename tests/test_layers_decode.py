@@ -2,8 +2,12 @@
 
 import numpy as np
 import pytest
+from keras.ops import convert_to_numpy as to_numpy
 
 from keras_integral.layers import HeatmapArgmax
+
+# Runs under each Keras backend (conftest.py).
+pytestmark = pytest.mark.all_backends
 
 
 def simple_baselines_decode(maps):
@@ -40,7 +44,7 @@ def peak_everywhere(rng, h, w):
 def test_matches_simple_baselines_at_every_cell_border_included(size, rng):
     h, w = size
     maps = peak_everywhere(rng, h, w)
-    ours = HeatmapArgmax()(np.transpose(maps, (0, 2, 3, 1))).numpy()
+    ours = to_numpy(HeatmapArgmax()(np.transpose(maps, (0, 2, 3, 1))))
     np.testing.assert_array_equal(ours, simple_baselines_decode(maps))
 
 
@@ -56,16 +60,16 @@ def test_border_rows_and_columns_0_1_and_n_minus_1_are_not_shifted():
             maps[0, row, col + 1, 0] = 0.5
         if row + 1 < n:
             maps[0, row + 1, col, 0] = 0.5
-        np.testing.assert_array_equal(HeatmapArgmax()(maps).numpy()[0, 0], expected, err_msg=str((row, col)))
+        np.testing.assert_array_equal(to_numpy(HeatmapArgmax()(maps))[0, 0], expected, err_msg=str((row, col)))
 
 
 def test_volume_and_marginal_take_the_same_rule_on_every_axis():
     volume = np.zeros((1, 6, 6, 6, 1), np.float32)
     volume[0, 3, 2, 4, 0], volume[0, 3, 3, 4, 0], volume[0, 4, 2, 4, 0], volume[0, 3, 2, 5, 0] = 1, .5, .5, .5
-    np.testing.assert_array_equal(HeatmapArgmax()(volume).numpy()[0, 0], [2.25, 3.25, 4.25])
+    np.testing.assert_array_equal(to_numpy(HeatmapArgmax()(volume))[0, 0], [2.25, 3.25, 4.25])
     volume[0, 3, 2, 5, 0] = 0.0
     volume[0, 3, 2, 1, 0], volume[0, 3, 2, 4, 0] = 1.0, 0.0  # depth 1: the border, no axis moves
     volume[0, 3, 2, 2, 0] = 0.5
-    np.testing.assert_array_equal(HeatmapArgmax()(volume).numpy()[0, 0], [2.0, 3.0, 1.0])
+    np.testing.assert_array_equal(to_numpy(HeatmapArgmax()(volume))[0, 0], [2.0, 3.0, 1.0])
     marginal = np.array([[[0.0], [1.0], [0.5], [0.0], [0.0]], [[0.0], [0.0], [1.0], [0.5], [0.0]]], np.float32)
-    np.testing.assert_array_equal(HeatmapArgmax()(marginal).numpy()[:, 0, 0], [1.0, 2.25])
+    np.testing.assert_array_equal(to_numpy(HeatmapArgmax()(marginal))[:, 0, 0], [1.0, 2.25])

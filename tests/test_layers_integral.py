@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+from keras.ops import convert_to_numpy as to_numpy
 import tensorflow as tf
 
 from keras_integral.layers import IntegralRegression2D
@@ -10,6 +11,10 @@ from keras_integral.layers import IntegralRegression3D
 from keras_integral.layers import MarginalIntegral3D
 from tests.harness import run_layer_test
 from tests.harness import run_tflite
+from tests.harness import value_and_gradient
+
+# Every test here runs under each Keras backend, except those marked `tensorflow` (conftest.py).
+pytestmark = pytest.mark.all_backends
 
 
 def numpy_integral(logits):
@@ -47,14 +52,14 @@ def test_one_hot_map_gives_its_index(row, col):
     logits = np.full((1, 5, 7, 2), -1e4, "float32")
     logits[0, row, col, 0] = 0.0
     logits[0, 4 - row, 6 - col, 1] = 0.0
-    out = IntegralRegression2D()(logits).numpy()
+    out = to_numpy(IntegralRegression2D()(logits))
     np.testing.assert_allclose(out[0], [[col, row], [6 - col, 4 - row]], atol=1e-6)
 
 
 def test_one_hot_volume_gives_its_index():
     logits = np.full((1, 4, 5, 6, 1), -1e4, "float32")
     logits[0, 3, 1, 4, 0] = 0.0
-    np.testing.assert_allclose(IntegralRegression3D()(logits).numpy()[0, 0], [1, 3, 4], atol=1e-6)
+    np.testing.assert_allclose(to_numpy(IntegralRegression3D()(logits))[0, 0], [1, 3, 4], atol=1e-6)
 
 
 # Centres on cells or between two cells: only then is the sampled map symmetric.
@@ -63,23 +68,23 @@ def test_symmetric_blob_gives_its_centre(centre):
     h, w = 9, 10
     ys, xs = np.mgrid[0:h, 0:w]
     logits = -((xs - centre[0]) ** 2 + (ys - centre[1]) ** 2) * 2.0  # sharp, symmetric
-    out = IntegralRegression2D()(logits[None, :, :, None].astype("float32")).numpy()
+    out = to_numpy(IntegralRegression2D()(logits[None, :, :, None].astype("float32")))
     np.testing.assert_allclose(out[0, 0], centre, atol=1e-4)
 
 
 def test_uniform_map_gives_the_map_centre():
-    out = IntegralRegression2D()(np.zeros((1, 4, 7, 1), "float32")).numpy()
+    out = to_numpy(IntegralRegression2D()(np.zeros((1, 4, 7, 1), "float32")))
     np.testing.assert_allclose(out[0, 0], [3.0, 1.5], atol=1e-6)
 
 
 def test_horizontal_flip_maps_x_to_w_minus_1_minus_x(rng):
     logits = rng.normal(size=(2, 6, 8, 3)).astype("float32")
     layer = IntegralRegression2D()
-    out = layer(logits).numpy()
-    flipped = layer(logits[:, :, ::-1, :].copy()).numpy()
+    out = to_numpy(layer(logits))
+    flipped = to_numpy(layer(logits[:, :, ::-1, :].copy()))
     np.testing.assert_allclose(flipped[..., 0], 8 - 1 - out[..., 0], atol=1e-5)
     np.testing.assert_allclose(flipped[..., 1], out[..., 1], atol=1e-5)
-    twice = layer(logits[:, :, ::-1, :][:, :, ::-1, :].copy()).numpy()
+    twice = to_numpy(layer(logits[:, :, ::-1, :][:, :, ::-1, :].copy()))
     np.testing.assert_allclose(twice, out, atol=1e-6)
 
 
@@ -90,7 +95,7 @@ def test_marginals_sum_to_one_and_coordinates_equal_direct_3d(rng, tmp_path):
     )
     for m in (mx, my, mz):
         np.testing.assert_allclose(np.sum(m, axis=1), 1.0, atol=1e-5)
-    np.testing.assert_allclose(coords, IntegralRegression3D()(logits).numpy(), atol=1e-5)
+    np.testing.assert_allclose(coords, to_numpy(IntegralRegression3D()(logits)), atol=1e-5)
     # Marginals equal sums of the NumPy softmax volume (Eq. 5).
     z = logits.astype(np.float64)
     flat = z.reshape(2, -1, 3)
@@ -106,14 +111,11 @@ def test_marginals_sum_to_one_and_coordinates_equal_direct_3d(rng, tmp_path):
     (IntegralRegression3D, (2, 4, 5, 3, 2)),
 ])
 def test_extreme_logits_give_finite_values_and_gradients(layer_cls, shape, rng):
-    logits = tf.constant(rng.choice([-1e4, 1e4], size=shape).astype("float32"))
-    with tf.GradientTape() as tape:
-        tape.watch(logits)
-        out = layer_cls()(logits)
-        loss = tf.reduce_sum(out * out)
-    grad = tape.gradient(loss, logits)
-    assert np.all(np.isfinite(out.numpy()))
-    assert np.all(np.isfinite(grad.numpy()))
+    logits = rng.choice([-1e4, 1e4], size=shape).astype("float32")
+    layer = layer_cls()
+    out, grad = value_and_gradient(lambda x: keras.ops.square(layer(x)), logits)
+    assert np.all(np.isfinite(out))
+    assert np.all(np.isfinite(grad))
 
 
 def test_gradient_matches_finite_differences(rng):
@@ -122,42 +124,41 @@ def test_gradient_matches_finite_differences(rng):
     weights = rng.normal(size=(1, 2, 2))
 
     def f(x):
-        return float(np.sum(layer(x).numpy() * weights))
+        return float(np.sum(to_numpy(layer(x)) * weights))
 
-    x = tf.constant(logits)
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        loss = tf.reduce_sum(layer(x) * weights)
-    analytic = tape.gradient(loss, x).numpy()
+    _, analytic = value_and_gradient(lambda x: keras.ops.multiply(layer(x), weights), logits)
+    # JAX computes in float32 unless x64 is switched on process-wide: a wider step and tolerance there.
+    float64 = to_numpy(layer(logits)).dtype == np.float64
+    eps, rtol, atol = (1e-6, 1e-5, 1e-7) if float64 else (1e-2, 2e-3, 1e-4)
     numeric = np.zeros_like(logits)
-    eps = 1e-6
     for idx in np.ndindex(logits.shape):
         up, down = logits.copy(), logits.copy()
         up[idx] += eps
         down[idx] -= eps
         numeric[idx] = (f(up) - f(down)) / (2 * eps)
-    np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(analytic, numeric, rtol=rtol, atol=atol)
 
 
 def test_mixed_float16_computes_softmax_in_float32(rng):
     keras.mixed_precision.set_dtype_policy("mixed_float16")
     try:
         layer = IntegralRegression2D()
-        logits16 = tf.constant(rng.normal(scale=5000.0, size=(1, 8, 8, 2)).astype("float16"))
-        out = layer(logits16)
+        logits16 = rng.normal(scale=5000.0, size=(1, 8, 8, 2)).astype("float16")
+        out = layer(keras.ops.convert_to_tensor(logits16))
     finally:
         keras.mixed_precision.set_dtype_policy("float32")
-    assert out.dtype == tf.float32
-    reference = numpy_integral(logits16.numpy().astype(np.float32))
-    np.testing.assert_allclose(out.numpy(), reference, atol=1e-4)
+    assert keras.backend.standardize_dtype(out.dtype) == "float32"
+    reference = numpy_integral(logits16.astype(np.float32))
+    np.testing.assert_allclose(to_numpy(out), reference, atol=1e-4)
 
 
+@pytest.mark.tensorflow
 def test_jit_compile_matches_eager(rng):
     logits = tf.constant(rng.normal(size=(2, 6, 6, 4, 3)).astype("float32"))
     layer = MarginalIntegral3D()
     compiled = tf.function(lambda x: layer(x), jit_compile=True)
     for a, b in zip(compiled(logits), layer(logits)):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
+        np.testing.assert_allclose(to_numpy(a), to_numpy(b), atol=1e-6)
 
 
 @pytest.mark.parametrize("layer_cls,bad_shape,expected", [
@@ -173,6 +174,7 @@ def test_wrong_rank_names_expected_and_received_shapes(layer_cls, bad_shape, exp
     assert str(bad_shape) in str(info.value)
 
 
+@pytest.mark.tensorflow
 def test_model_ending_in_integral_converts_to_tflite_builtins_and_onnx(rng, tmp_path):
     inputs = keras.Input((16, 16, 3))
     maps = keras.layers.Conv2D(5 * 4, 3, padding="same")(inputs)
@@ -181,7 +183,7 @@ def test_model_ending_in_integral_converts_to_tflite_builtins_and_onnx(rng, tmp_
     coords2d = IntegralRegression2D()(keras.layers.Conv2D(5, 1)(inputs))
     model = keras.Model(inputs, [coords, coords2d])
     x = rng.uniform(0, 1, size=(1, 16, 16, 3)).astype("float32")
-    expected = [o.numpy() for o in model(x)]
+    expected = [to_numpy(o) for o in model(x)]
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]  # no Flex

@@ -8,6 +8,9 @@ from scipy.special import log_softmax
 
 from keras_integral import losses
 
+# Runs under each Keras backend (conftest.py).
+pytestmark = pytest.mark.all_backends
+
 
 def weighted_mean(terms, weights):
     return float(np.sum(terms * weights) / terms.size)

@@ -10,6 +10,9 @@ from keras_integral.metrics import PCK
 from keras_integral.metrics import mpjpe
 from keras_integral.metrics import pck
 
+# Runs under each Keras backend (conftest.py).
+pytestmark = pytest.mark.all_backends
+
 
 def batches(seed, count=3, joints=5, dims=3):
     """Keypoints in crop pixels (z in mm) with per-coordinate weights, some joints partly unlabelled."""
@@ -61,6 +64,7 @@ def test_weights_count_joints_per_coordinate():
     assert float(error.result()) == pytest.approx((np.hypot(1, 500) + 100) / 2)  # joint 1 lacks z
 
 
+@pytest.mark.tensorflow
 def test_xla_function_equals_eager():
     metric, eager = MPJPE((2.0, 2.0, 1.0)), MPJPE((2.0, 2.0, 1.0))
     pck_xla, pck_eager = PCK((64, 64)), PCK((64, 64))

@@ -2,10 +2,14 @@
 
 import numpy as np
 import pytest
+from keras.ops import convert_to_numpy as to_numpy
 
 from keras_integral import targets
 from keras_integral.layers import IntegralRegression2D
 from keras_integral.layers import IntegralRegression3D
+
+# Runs under each Keras backend (conftest.py).
+pytestmark = pytest.mark.all_backends
 
 
 # Centres at least 5 sigma from the border: nearer, the blob is truncated and its mean moves inward.
@@ -20,7 +24,7 @@ def test_gaussian_matches_formula_and_its_integral_is_its_centre(centre):
     assert abs((p * xs).sum() - centre[0]) < 1e-5 and abs((p * ys).sum() - centre[1]) < 1e-5
     # The integral layer on log(target) recovers the centre: one convention on both ends.
     logits = np.log(np.maximum(maps, 1e-30)).astype("float32")
-    np.testing.assert_allclose(IntegralRegression2D()(logits).numpy()[0, 0], centre, atol=1e-4)
+    np.testing.assert_allclose(to_numpy(IntegralRegression2D()(logits))[0, 0], centre, atol=1e-4)
 
 
 def test_gaussian_volume_integral_is_its_centre():
@@ -28,7 +32,7 @@ def test_gaussian_volume_integral_is_its_centre():
     volume = np.asarray(targets.gaussian_maps(centre, (12, 13, 14)))
     assert volume.shape == (1, 12, 13, 14, 1)
     logits = np.log(np.maximum(volume, 1e-30)).astype("float32")
-    np.testing.assert_allclose(IntegralRegression3D()(logits).numpy()[0, 0], centre[0, 0], atol=1e-4)
+    np.testing.assert_allclose(to_numpy(IntegralRegression3D()(logits))[0, 0], centre[0, 0], atol=1e-4)
 
 
 def test_normalized_1d_gaussian_sums_to_one():
