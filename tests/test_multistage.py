@@ -4,6 +4,7 @@ import cv2
 import keras
 import numpy as np
 import pytest
+from keras.ops import convert_to_numpy as to_numpy
 import tensorflow as tf
 
 from keras_integral.models.backbones import ResNetBackbone
@@ -62,22 +63,24 @@ def bilinear_2x(maps):
     ((8, 8), lambda m: m),  # already at the conv3 stride
     ((4, 4), bilinear_2x),
 ])
+@pytest.mark.all_backends
 def test_later_stages_read_conv3_and_the_previous_heatmaps(heatmap_size, resize, rng):
     model = tiny(heatmap_size=heatmap_size)
     images = rng.uniform(0, 255, size=(2, *SIZE, 3)).astype("float32")
     probe = keras.Model(
         model.input, [model.get_layer("stage2_concat").output, model.output["stage1_heatmaps"]]
     )
-    concat, stage1 = (t.numpy() for t in probe(images))
+    concat, stage1 = (to_numpy(t) for t in probe(images))
 
     resnet = ResNetBackbone(depth=18, input_shape=(*SIZE, 3))
     resnet.set_weights(model.get_layer("resnet18").get_weights())
-    conv3 = keras.Model(resnet.input, resnet.pyramid_outputs["P3"])(images).numpy()
+    conv3 = to_numpy(keras.Model(resnet.input, resnet.pyramid_outputs["P3"])(images))
     assert concat.shape == (2, 8, 8, CONV3_CHANNELS + JOINTS)
     np.testing.assert_allclose(concat[..., :CONV3_CHANNELS], conv3, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(concat[..., CONV3_CHANNELS:], resize(stage1), rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.all_backends
 def test_loss_is_the_sum_of_each_stages_own_loss(rng):
     """I1 on three stages: phase 1 sums the H1 loss of each stage, phase 2 the joint L1."""
     model = tiny(num_stages=3)
@@ -115,6 +118,7 @@ def test_loss_is_the_sum_of_each_stages_own_loss(rng):
     dict(method="I1", phase=2),
     dict(method="I1", skeleton="h36m", depth_bins=8, two_step=True),
 ], ids=["MS-H1", "MS-I1-phase2", "MS-I1-3D-two-step"])
+@pytest.mark.all_backends
 def test_trains_every_stage_and_round_trips(config, rng, tmp_path):
     model = tiny(**config)
     # 3e-4 rather than the paper's 1e-3, as in test_pose_model: one tiny batch.

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from keras.ops import convert_to_numpy as to_numpy
 
 from keras_integral.methods import METHODS_2D
 from keras_integral.methods import METHODS_3D
@@ -33,6 +34,7 @@ CONFIGS = [dict(method=m, skeleton="coco") for m in METHODS_2D] + [
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: "-".join(str(v) for v in c.values()))
+@pytest.mark.all_backends
 def test_every_method_trains_and_round_trips(config, rng, tmp_path):
     model = IntegralPoseModel(backbone="resnet18", input_size=SIZE, **config)
     images = fit_loss_goes_down(model, rng)
@@ -70,6 +72,7 @@ def test_large_backbones_build(backbone):
     # The authors' index x stride: 9 * 4, 5 * 4, (6 / 8 - 0.5) * 2000.
     ("authors", [36.0, 20.0, 500.0]),
 ])
+@pytest.mark.all_backends
 def test_keypoints_are_crop_pixels_and_depth_is_mm(decoding, expected):
     """A one-hot volume decodes to its cell's input pixels, and bin d to its mm."""
     model = IntegralPoseModel(backbone="resnet18", method="I*", skeleton="h36m", input_size=SIZE,
@@ -78,12 +81,13 @@ def test_keypoints_are_crop_pixels_and_depth_is_mm(decoding, expected):
     volume[0, 5, 9, 6, :] = 0.0  # row 5, column 9, depth bin 6
     head_out = keras.Model(model.input, model.get_layer("volume_0").output)
     decode = keras.Model(head_out.output, model.output["keypoints"])
-    keypoints = decode(volume).numpy()[0, 0]
+    keypoints = to_numpy(decode(volume))[0, 0]
     np.testing.assert_allclose(keypoints, expected, atol=1e-3)
     cells = np.asarray(model.codec.encode(keypoints[None, None]))[0, 0]
     np.testing.assert_allclose(cells, [9, 5, 6], atol=1e-4)
 
 
+@pytest.mark.all_backends
 def test_two_phases_switch_the_loss_without_rebuilding(rng):
     model = IntegralPoseModel(backbone="resnet18", method="I2", skeleton="coco", input_size=SIZE)
     model.compile()
@@ -96,11 +100,12 @@ def test_two_phases_switch_the_loss_without_rebuilding(rng):
     # coordinates normalised by the crop size (well below 1).
     assert phase1 > 4.0 and phase2 < 1.0
     expected = np.mean(
-        np.abs(outputs["keypoints"].numpy() - y["keypoints"]) / 64.0 * y["weights"]
+        np.abs(to_numpy(outputs["keypoints"]) - y["keypoints"]) / 64.0 * y["weights"]
     )
     np.testing.assert_allclose(phase2, expected, rtol=1e-5)
 
 
+@pytest.mark.all_backends
 def test_all_zero_weights_give_zero_loss(rng):
     for config in (dict(method="I1"), dict(method="H2")):
         model = IntegralPoseModel(backbone="resnet18", skeleton="coco", input_size=SIZE, **config)
@@ -155,11 +160,12 @@ def test_converts_to_tflite_with_builtin_ops_only(rng, tmp_path):
 
 
 @pytest.mark.parametrize("method, scale", [("I1", 1.0), ("I1", 10.0), ("H1", 10.0)])
+@pytest.mark.all_backends
 def test_integral_scale_multiplies_the_logits_of_the_integral_only(method, scale, rng):
     model = IntegralPoseModel(backbone="resnet18_stride8", method=method, skeleton="coco", input_size=SIZE,
                               heatmap_size=(16, 16), head_filters=16, integral_scale=scale)
     out = model(rng.uniform(0, 255, (2, *SIZE, 3)).astype("float32"), training=False)
-    maps = np.asarray(out["heatmaps"], np.float64)  # what the heat-map losses see: the head's own output
+    maps = to_numpy(out["heatmaps"]).astype(np.float64)  # what the heat-map losses see: the head's own output
     if method == "H1":  # arg-max decoding ignores the scale: the model is the unscaled one's
         assert not any("integral_scale" in layer.name for layer in model.layers)
         return
@@ -168,7 +174,7 @@ def test_integral_scale_multiplies_the_logits_of_the_integral_only(method, scale
     p /= p.sum(axis=1, keepdims=True)
     rows, cols = np.divmod(np.arange(256), 16)
     cells = np.stack([(p * cols[None, :, None]).sum(1), (p * rows[None, :, None]).sum(1)], axis=-1)
-    np.testing.assert_allclose(np.asarray(out["keypoints"]), (cells + 0.5) * 4 - 0.5, atol=2e-3)
+    np.testing.assert_allclose(to_numpy(out["keypoints"]), (cells + 0.5) * 4 - 0.5, atol=2e-3)
 
 
 @pytest.mark.parametrize("kwargs,message", [
@@ -243,6 +249,7 @@ def i1_model():
     (np.zeros((1, 64, 64, 3), bool), r"received dtype bool"),
 ])
 @pytest.mark.parametrize("entry", ["predict", "predict_on_batch", "call"])
+@pytest.mark.all_backends
 def test_wrong_images_are_refused_at_the_input_with_what_it_expects(i1_model, images, message, entry):
     run = {"predict": lambda x: i1_model.predict(x, verbose=0), "predict_on_batch": i1_model.predict_on_batch,
            "call": i1_model}[entry]
@@ -250,6 +257,7 @@ def test_wrong_images_are_refused_at_the_input_with_what_it_expects(i1_model, im
         run(images)
 
 
+@pytest.mark.all_backends
 def test_wrong_images_are_refused_in_a_dataset_too(i1_model):
     dataset = tf.data.Dataset.from_tensor_slices(np.zeros((2, 32, 32, 3), "uint8")).batch(2)
     with pytest.raises(ValueError, match="received crops of 32x32"):
@@ -257,6 +265,7 @@ def test_wrong_images_are_refused_in_a_dataset_too(i1_model):
 
 
 @pytest.mark.parametrize("entry", ["predict", "predict_on_batch", "call"])
+@pytest.mark.all_backends
 def test_an_empty_batch_gives_empty_outputs(i1_model, entry):
     empty = np.zeros((0, *SIZE, 3), "uint8")
     out = {"predict": lambda x: i1_model.predict(x, verbose=0), "predict_on_batch": i1_model.predict_on_batch,
@@ -266,6 +275,7 @@ def test_an_empty_batch_gives_empty_outputs(i1_model, entry):
         assert tuple(out["heatmaps"].shape) == (0, 16, 16, 17)
 
 
+@pytest.mark.all_backends
 def test_uint8_and_float_images_give_the_same_prediction(i1_model, rng):
     images = rng.integers(0, 256, size=(2, *SIZE, 3)).astype("uint8")
     as_uint8 = i1_model.predict_on_batch(images)

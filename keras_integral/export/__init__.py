@@ -25,6 +25,12 @@ input-crop pixels (pixel centres at integers; z in mm relative to the root)
 and `scores` `(batch, joints)`. Normalisation is inside the model: a deployer
 only crops (see `export/run_tflite.py`).
 
+Every format is a TensorFlow graph, so under the JAX or PyTorch backend
+`export()` saves the model to `.keras`, reloads it under TensorFlow in a child
+process and exports there (`via_tensorflow.py`); the manifest's
+`source_backend` records how far the reload's keypoints are from the trained
+model's (an error beyond a hundredth of a pixel).
+
 Example:
 
 >>> model = IntegralPoseModel(backbone="resnet18", method="I1", skeleton="coco",
@@ -34,6 +40,8 @@ Example:
 >>> manifest["artifacts"]["tflite_int8"]["parity"]["mean_px"]
 """
 import os
+
+import keras
 
 from keras_integral.export.crops import MAX_REPRESENTATIVE_CROPS
 from keras_integral.export.crops import collect_crops
@@ -52,6 +60,7 @@ from keras_integral.export.parity import predict_keras
 from keras_integral.export.parity import run_artifact
 from keras_integral.export.parity import within_target
 from keras_integral.export.saved_model import write_saved_model
+from keras_integral.export.via_tensorflow import export_through_tensorflow
 from keras_integral.files import write_json
 
 FORMATS = ("saved_model", "tflite", "onnx")
@@ -99,6 +108,8 @@ def export(
         ValueError: bad arguments, or an artifact outside its parity target
             (naming the artifact, the measured error and the target) unless
             `allow_parity_loss`.
+        RuntimeError: under JAX or PyTorch, the TensorFlow child process
+            failed, or its reload is not the trained model (`via_tensorflow.py`).
 
     Example:
 
@@ -117,6 +128,10 @@ def export(
         raise ValueError(f"out_dir {out_dir!r} is an existing file; export writes a directory (new or empty).")
     if os.path.isdir(out_dir) and os.listdir(out_dir):
         raise ValueError(f"out_dir {out_dir!r} is not empty; export into a new or empty directory.")
+    if keras.backend.backend() != "tensorflow":
+        manifest = export_through_tensorflow(model, out_dir, formats, quantize, crops)
+        _raise_on_misses(manifest, out_dir, len(crops), allow_parity_loss)
+        return manifest
     os.makedirs(out_dir, exist_ok=True)
 
     artifacts = {}
@@ -142,7 +157,6 @@ def export(
 
     reference = predict_keras(model, crops)
     targets = parity_targets(model)
-    misses = []
     for name, artifact in artifacts.items():
         predicted = run_artifact(os.path.join(out_dir, artifact["path"]), crops)
         parity = keypoint_errors(reference, predicted)
@@ -150,18 +164,22 @@ def export(
         parity["target"] = target
         parity["within_target"] = within_target(parity, target)
         artifact["parity"] = parity
-        if not parity["within_target"]:
-            misses.append(f"{name}: {describe_miss(parity, target)}")
 
     manifest = build_manifest(model, artifacts, crops, out_dir)
     write_json(os.path.join(out_dir, "manifest.json"), manifest, indent=2)
+    _raise_on_misses(manifest, out_dir, len(crops), allow_parity_loss)
+    return manifest
+
+
+def _raise_on_misses(manifest, out_dir, num_crops, allow_parity_loss):
+    misses = [f"{name}: {describe_miss(a['parity'], a['parity']['target'])}"
+              for name, a in manifest["artifacts"].items() if not a["parity"]["within_target"]]
     if misses and not allow_parity_loss:
         raise ValueError(
             f"Exported artifacts in {out_dir!r} miss their parity target against Keras on "
-            f"{len(crops)} representative crops: " + "; ".join(misses)
+            f"{num_crops} representative crops: " + "; ".join(misses)
             + ". Pass allow_parity_loss=True to keep them anyway."
         )
-    return manifest
 
 
 def _check_model(model):

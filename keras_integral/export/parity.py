@@ -91,7 +91,8 @@ def run_artifact(path, crops):
 
 
 def predict_keras(model, crops):
-    outputs = [model.predict_step(crops[i : i + _PARITY_BATCH]) for i in range(0, len(crops), _PARITY_BATCH)]
+    # `predict_on_batch`, not `predict_step`: the same call on every Keras backend (export/via_tensorflow.py).
+    outputs = [model.predict_on_batch(crops[i : i + _PARITY_BATCH]) for i in range(0, len(crops), _PARITY_BATCH)]
     return {key: np.concatenate([np.asarray(o[key]) for o in outputs]) for key in ("keypoints", "scores")}
 
 

@@ -1,0 +1,82 @@
+"""One model, three backends: a `.keras` file saved under one Keras backend predicts the same under the others,
+and export works from a model under any backend.
+
+Each test runs under every backend (CI runs the suite's `all_backends` tests
+with KERAS_BACKEND=jax and torch too); the other backends run in child
+processes, since a process's backend is fixed when Keras is imported.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from keras_integral.models.pose_model import IntegralPoseModel
+from tests.harness import pose_batch
+
+pytestmark = pytest.mark.all_backends
+
+BACKEND = keras.backend.backend()
+BACKENDS = ("tensorflow", "jax", "torch")
+REPO = Path(__file__).resolve().parents[1]
+SIZE = (64, 64)
+
+
+def run_under(backend, *args):
+    """Runs `python -m tests.backend_worker ARGS` with KERAS_BACKEND=backend (it writes an .npz)."""
+    env = dict(os.environ, KERAS_BACKEND=backend, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get(
+        "PYTHONPATH", "")]))
+    done = subprocess.run([sys.executable, "-m", "tests.backend_worker", *map(str, args)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+@pytest.mark.parametrize("other", [b for b in BACKENDS if b != BACKEND])
+def test_a_keras_file_saved_here_gives_the_same_keypoints_under_another_backend(other, rng, tmp_path):
+    # Integral decoding (continuous in the weights), one 2D and one 3D two-step model, each trained a
+    # step so the batch-norm statistics and the optimizer state are not the initial ones.
+    models = [
+        IntegralPoseModel(backbone="resnet18", method="I1", phase=2, skeleton="coco", input_size=SIZE),
+        IntegralPoseModel(backbone="resnet18", method="I2", phase=2, skeleton="h36m", depth_bins=8, two_step=True,
+                          input_size=SIZE),
+    ]
+    paths = []
+    for i, model in enumerate(models):
+        images, y = pose_batch(model, rng)
+        model.compile()
+        model.fit(images, y, epochs=1, batch_size=4, verbose=0)
+        paths.append(tmp_path / f"model_{i}.keras")
+        model.save(paths[-1])
+    images = rng.uniform(0, 255, size=(3, *SIZE, 3)).astype("float32")
+    np.save(tmp_path / "images.npy", images)
+    run_under(other, tmp_path / "images.npy", tmp_path / "out.npz", *paths)
+    with np.load(tmp_path / "out.npz") as there:
+        assert str(there["backend"]) == other
+        for i, model in enumerate(models):
+            here = model.predict(images, verbose=0)
+            # Same weights, another backend's kernels: float32 rounding only.
+            np.testing.assert_allclose(there[f"keypoints_{i}"][..., :2], here["keypoints"][..., :2], atol=1e-3)
+            if here["keypoints"].shape[-1] == 3:
+                np.testing.assert_allclose(there[f"keypoints_{i}"][..., 2], here["keypoints"][..., 2], atol=1e-2)
+            np.testing.assert_allclose(there[f"scores_{i}"], here["scores"], atol=1e-5)
+
+
+@pytest.mark.skipif(BACKEND == "tensorflow", reason="the TensorFlow backend exports in-process (test_export.py)")
+def test_export_under_another_backend_goes_through_a_tensorflow_reload(rng, tmp_path):
+    from keras_integral.export import export
+
+    model = IntegralPoseModel(backbone="resnet18", method="I1", phase=2, skeleton="coco", input_size=SIZE)
+    crops = rng.uniform(0, 255, size=(4, *SIZE, 3)).astype("float32")
+    manifest = export(model, tmp_path / "exported", formats=("saved_model", "tflite"), quantize=("fp32",),
+                      representative_data=crops)
+    assert sorted(manifest["artifacts"]) == ["saved_model", "tflite_fp32"]
+    assert all(a["parity"]["within_target"] for a in manifest["artifacts"].values())
+    source = manifest["source_backend"]
+    assert source["backend"] == BACKEND and source["reload_vs_source"]["max_px"] <= source["target_px"]
+    with open(tmp_path / "exported" / "manifest.json") as f:
+        assert json.load(f)["source_backend"] == source  # what was returned is what was written
