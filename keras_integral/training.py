@@ -3,11 +3,13 @@
 The run, top to bottom:
 1. The run folder: another recipe's run there is refused unless `resume` or
    `overwrite` says what to do; a killed run's temporaries are removed.
-2. The distribution strategy: `MultiWorkerMirroredStrategy` when `TF_CONFIG`
-   is set, else `MirroredStrategy` over the local devices. The recipe's batch
-   size is global and split across replicas (it must divide evenly);
-   batch-norm statistics are taken over the global batch (`sync_batchnorm`),
-   so N replicas train like one device with the same global batch.
+2. The distribution strategy (`devices.py`, per Keras backend): under
+   TensorFlow `MultiWorkerMirroredStrategy` when `TF_CONFIG` is set, else
+   `MirroredStrategy` over the local devices; under JAX `DataParallel`. The
+   recipe's batch size is global and split across replicas (it must divide
+   evenly); batch-norm statistics are taken over the global batch
+   (`sync_batchnorm`), so N replicas train like one device with the same
+   global batch.
 3. Records from the recipe's loaders; the training stream
    (`data.pipeline.make_dataset` or `mixed`) is a pure function of (seed,
    stream position) and starts where the last backup's stream stood (its
@@ -48,6 +50,7 @@ from keras_integral.data import coco
 from keras_integral.data import h36m
 from keras_integral.data import mpii
 from keras_integral.data import pipeline
+from keras_integral.devices import make_strategy
 from keras_integral.files import write_json
 from keras_integral.files import write_text
 from keras_integral.models.multistage import MultiStagePoseModel
@@ -288,13 +291,6 @@ class AtomicBestModel(keras.callbacks.Callback):
 # === Training ===
 
 
-def make_strategy():
-    """`MultiWorkerMirroredStrategy` when `TF_CONFIG` is set, else `MirroredStrategy` (local devices)."""
-    if os.environ.get("TF_CONFIG"):
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    return tf.distribute.MirroredStrategy()
-
-
 def learning_rate_schedule(recipe, steps_per_epoch):
     """The recipe's learning rate: divided by 10 at each epoch of `lr_drops` (1e-3 -> 1e-4 -> 1e-5), or cosine.
 
@@ -327,7 +323,9 @@ def build_model(recipe, strategy=None):
     with strategy.scope() if strategy else _null_scope():
         model_class = MultiStagePoseModel if recipe.num_stages > 1 else IntegralPoseModel
         model = model_class(**recipe.model_kwargs)
-        if strategy is not None and strategy.num_replicas_in_sync > 1 and recipe.sync_batchnorm:
+        # TensorFlow's replicas each see a share of the batch; JAX's sharded batch is one (devices.py).
+        tensorflow = keras.backend.backend() == "tensorflow"
+        if tensorflow and strategy is not None and strategy.num_replicas_in_sync > 1 and recipe.sync_batchnorm:
             for layer in model._flatten_layers(include_self=False):
                 if isinstance(layer, keras.layers.BatchNormalization):
                     layer.synchronized = True  # read at call time: statistics over the global batch
@@ -440,7 +438,8 @@ def train(recipe, data_dir, out_dir, verbose=1, callbacks=(), resume=False, over
                 backup_dir, stream_positions=lambda epoch: skipped.stream_positions((epoch - initial_epoch) * steps)
             ),
         ]
-        with pipeline.unreadable_as_value_error(skipped, validation_skipped):
+        # In the scope: JAX's data-parallel distribution shards the batches while it is current.
+        with pipeline.unreadable_as_value_error(skipped, validation_skipped), strategy.scope():
             history = model.fit(
                 dataset, epochs=recipe.epochs, steps_per_epoch=steps, validation_data=validation,
                 validation_steps=validation_steps,

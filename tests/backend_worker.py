@@ -1,8 +1,13 @@
-"""Run as `python -m tests.backend_worker IMAGES.npy OUT.npz MODEL.keras...` under some KERAS_BACKEND.
+"""The child half of test_backends.py's checks, run under some KERAS_BACKEND.
 
-Loads each `.keras` file in safe mode and writes its keypoints and scores on
-the images to OUT.npz (`keypoints_<i>`, `scores_<i>`), with the backend's name:
-the other half of test_backends.py's cross-backend check.
+`python -m tests.backend_worker IMAGES.npy OUT.npz MODEL.keras...` loads each
+`.keras` file in safe mode and writes its keypoints and scores on the images to
+OUT.npz (`keypoints_<i>`, `scores_<i>`), with the backend's name.
+
+`python -m tests.backend_worker --data-parallel OUT.npz` (JAX, several devices)
+trains the same model on the same batch on one device and under
+`devices.make_strategy()`'s data-parallel distribution, and writes both
+models' keypoints and the number of replicas.
 """
 
 import sys
@@ -22,5 +27,29 @@ def main(images_path, out_path, *model_paths):
     np.savez(out_path, **results)
 
 
+def data_parallel(out_path):
+    from keras_integral.devices import KerasDistribution
+    from keras_integral.devices import make_strategy
+    from keras_integral.models.pose_model import IntegralPoseModel
+
+    strategy = make_strategy()
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, size=(8, 64, 64, 3)).astype("float32")
+    y = {"keypoints": rng.uniform(6, 58, size=(8, 17, 2)).astype("float32"), "weights": np.ones((8, 17, 2), "float32")}
+    results = {"replicas": np.array(strategy.num_replicas_in_sync)}
+    for name, devices in (("one_device", KerasDistribution()), ("data_parallel", strategy)):
+        keras.utils.set_random_seed(0)
+        with devices.scope():
+            model = IntegralPoseModel(backbone="resnet18", method="I1", phase=2, skeleton="coco", input_size=(64, 64))
+            model.compile()
+            model.fit(images, y, batch_size=8, epochs=2, verbose=0)
+            results[name] = model.predict(images, verbose=0)["keypoints"]
+        results[f"{name}_weight_devices"] = np.array(len(model.weights[0].value.sharding.device_set))
+    np.savez(out_path, **results)
+
+
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    if sys.argv[1] == "--data-parallel":
+        data_parallel(sys.argv[2])
+    else:
+        main(*sys.argv[1:])

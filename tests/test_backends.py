@@ -27,10 +27,10 @@ REPO = Path(__file__).resolve().parents[1]
 SIZE = (64, 64)
 
 
-def run_under(backend, *args):
+def run_under(backend, *args, **env):
     """Runs `python -m tests.backend_worker ARGS` with KERAS_BACKEND=backend (it writes an .npz)."""
     env = dict(os.environ, KERAS_BACKEND=backend, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get(
-        "PYTHONPATH", "")]))
+        "PYTHONPATH", "")]), **env)
     done = subprocess.run([sys.executable, "-m", "tests.backend_worker", *map(str, args)], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -80,3 +80,14 @@ def test_export_under_another_backend_goes_through_a_tensorflow_reload(rng, tmp_
     assert source["backend"] == BACKEND and source["reload_vs_source"]["max_px"] <= source["target_px"]
     with open(tmp_path / "exported" / "manifest.json") as f:
         assert json.load(f)["source_backend"] == source  # what was returned is what was written
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="data-parallel training through keras.distribution is JAX's")
+def test_jax_trains_data_parallel_over_local_devices_like_one_device(tmp_path):
+    # Two CPU devices (XLA's host-platform flag, read when JAX starts: a child process). One global
+    # batch sharded over both, so batch norm sees the whole batch and the result is one device's.
+    run_under("jax", "--data-parallel", tmp_path / "out.npz", XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    with np.load(tmp_path / "out.npz") as out:
+        assert int(out["replicas"]) == 2
+        assert int(out["data_parallel_weight_devices"]) == 2 and int(out["one_device_weight_devices"]) == 1
+        np.testing.assert_allclose(out["data_parallel"], out["one_device"], atol=1e-3)

@@ -9,7 +9,6 @@ pooling and a dense layer.
 import keras
 import numpy as np
 import pytest
-from keras.ops import convert_to_numpy as to_numpy
 
 from keras_integral.models.heads import DeconvHead
 from keras_integral.models.heads import RegressionHead

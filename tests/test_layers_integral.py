@@ -3,8 +3,8 @@
 import keras
 import numpy as np
 import pytest
-from keras.ops import convert_to_numpy as to_numpy
 import tensorflow as tf
+from keras.ops import convert_to_numpy as to_numpy
 
 from keras_integral.layers import IntegralRegression2D
 from keras_integral.layers import IntegralRegression3D

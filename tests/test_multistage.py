@@ -4,8 +4,8 @@ import cv2
 import keras
 import numpy as np
 import pytest
-from keras.ops import convert_to_numpy as to_numpy
 import tensorflow as tf
+from keras.ops import convert_to_numpy as to_numpy
 
 from keras_integral.models.backbones import ResNetBackbone
 from keras_integral.models.heads import DeconvHead

@@ -157,7 +157,7 @@ def export(
 
     reference = predict_keras(model, crops)
     targets = parity_targets(model)
-    for name, artifact in artifacts.items():
+    for artifact in artifacts.values():
         predicted = run_artifact(os.path.join(out_dir, artifact["path"]), crops)
         parity = keypoint_errors(reference, predicted)
         target = targets[artifact.get("quantization", "fp32")]
