@@ -1,0 +1,211 @@
+"""People followed through a video: detect every N frames, follow keypoints in between, keep ids, smooth.
+
+Per frame (`PoseTracker.update`):
+
+1. **Boxes.** On a detection frame (every `detect_every`-th, and any frame
+   after which no track is left or one was lost) the detector's boxes are
+   matched to the tracks (greedy, highest IoU first, IoU at least
+   `match_iou`, against each track's predicted box); a match keeps its track
+   id, an unmatched detection that overlaps no track starts a new id, an
+   unmatched track goes on following. Between detections each track's box
+   follows its person as BlazePose's tracking does (`pose_landmarks_to_roi`
+   in MediaPipe: the next crop comes from the last keypoints): the bounds of
+   its last confident keypoints, enlarged by `KEYPOINT_BOX_PADDING`, moved
+   by its last frame-to-frame motion (constant velocity, so two people who
+   cross keep their own boxes).
+2. **Pose.** Every box goes through the pose predictor (`Predictor`: crop,
+   model, back to image pixels) in one call.
+3. **Lost.** A track ends when its mean keypoint score falls below
+   `lost_score` (the model no longer sees a person in its crop), or when
+   fewer than half of its confident keypoints lie inside the frame (the
+   person left); the next frame then detects.
+4. **Smoothing.** Each track's keypoints go through its own One Euro filter
+   (`smoothing.py`; time = frame index / fps), unless `smoothing` is None.
+
+Without a detector the whole frame is one person, track id 0.
+
+Each frame gives what the command's JSON holds: `{"index", "people":
+[{"track_id", "box": [x, y, w, h], "keypoints": [[x, y], ...], "scores"}]}`,
+in image pixels.
+
+Example:
+
+>>> tracker = PoseTracker(Predictor(model), detector=BlazePoseDetector())   # doctest: +SKIP
+>>> for frame_result in track_video(tracker, read_frames("clip.mp4")):       # doctest: +SKIP
+...     print(frame_result["index"], [p["track_id"] for p in frame_result["people"]])
+"""
+
+import dataclasses
+
+import numpy as np
+
+from keras_integral.detection.boxes import box_iou
+from keras_integral.smoothing import BETA
+from keras_integral.smoothing import MIN_CUTOFF_HZ
+from keras_integral.smoothing import OneEuroFilter
+
+# Keypoints lie inside the body's outline; a person box (COCO bbox) reaches the top of the head and the
+# soles: the keypoints' bounds are enlarged by this fraction of their size on every side.
+KEYPOINT_BOX_PADDING = 0.1
+KEYPOINT_THRESHOLD = 0.2
+
+
+@dataclasses.dataclass
+class Track:
+    """One person followed: id, the last box and keypoints, motion, filter."""
+
+    track_id: int
+    box: np.ndarray
+    keypoints: np.ndarray = None
+    scores: np.ndarray = None
+    velocity: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(2))
+    smoother: OneEuroFilter = None
+
+
+def keypoint_box(keypoints, scores, image_size, threshold=KEYPOINT_THRESHOLD, padding=KEYPOINT_BOX_PADDING):
+    """`[x, y, w, h]` around the keypoints scored above `threshold` (all if none is), padded; None if degenerate."""
+    xy = np.asarray(keypoints, np.float64)[..., :2]
+    confident = np.asarray(scores) > threshold
+    points = xy[confident] if confident.sum() >= 2 else xy
+    points = points[np.all(np.isfinite(points), axis=1)]
+    if len(points) < 2:
+        return None
+    low, high = points.min(0), points.max(0)
+    size = np.maximum(high - low, 1e-3 * max(image_size))
+    low, size = low - padding * size, size * (1 + 2 * padding)
+    return np.concatenate([low, size])
+
+
+def inside_fraction(keypoints, scores, image_size, threshold=KEYPOINT_THRESHOLD):
+    """Share of the confident keypoints inside the frame `[-0.5, W - 0.5] x [-0.5, H - 0.5]`."""
+    height, width = image_size
+    xy = np.asarray(keypoints)[..., :2]
+    confident = np.asarray(scores) > threshold
+    xy = xy[confident] if confident.any() else xy
+    inside = (xy[:, 0] >= -0.5) & (xy[:, 0] <= width - 0.5) & (xy[:, 1] >= -0.5) & (xy[:, 1] <= height - 0.5)
+    return float(inside.mean()) if len(xy) else 0.0
+
+
+class PoseTracker:
+    """Detection, pose, tracking and smoothing of one video, a frame at a time (module docstring).
+
+    Args:
+        predictor: has `predict(image, boxes)` -> `{"keypoints" (n, joints,
+            2|3), "scores" (n, joints)}` in image pixels (a `Predictor`).
+        detector: `detector(image) -> (boxes, scores)` (`keras_integral.detection`),
+            or None: the whole frame is one person.
+        detect_every: detect on every N-th frame (1 = every frame).
+        lost_score: mean keypoint score under which a track is lost.
+        match_iou: least IoU for a detection to continue a track.
+        smoothing: `(min_cutoff_hz, beta)` of the One Euro filter, or None.
+        fps: frame rate, for the filter's time steps.
+        max_people: at most this many tracks (highest detection scores first), or None.
+
+    Example:
+
+    >>> tracker = PoseTracker(predictor, detector, detect_every=5)     # doctest: +SKIP
+    >>> tracker.update(frame, 0)["people"][0]["track_id"]             # doctest: +SKIP
+    0
+    """
+
+    def __init__(self, predictor, detector=None, detect_every=1, lost_score=0.1, match_iou=0.3,
+                 smoothing=(MIN_CUTOFF_HZ, BETA), fps=30.0, max_people=None):
+        if isinstance(detect_every, bool) or not isinstance(detect_every, (int, np.integer)) or detect_every < 1:
+            raise ValueError(f"detect_every must be a positive integer, got {detect_every!r}.")
+        if not fps > 0:
+            raise ValueError(f"fps must be > 0, got {fps!r}.")
+        if smoothing is not None:
+            OneEuroFilter(*smoothing)  # checks the parameters now, not on the first person
+        self.predictor, self.detector = predictor, detector
+        self.detect_every, self.lost_score, self.match_iou = int(detect_every), float(lost_score), float(match_iou)
+        self.smoothing, self.fps, self.max_people = smoothing, float(fps), max_people
+        self.tracks, self.next_id, self.detect_next = [], 0, True
+        self.detections = 0  # frames on which the detector ran
+
+    def _predicted_box(self, track, image_size):
+        box = keypoint_box(track.keypoints, track.scores, image_size) if track.keypoints is not None else None
+        box = track.box.copy() if box is None else box
+        box[:2] += track.velocity
+        return box
+
+    def _boxes_from_detections(self, image, predicted):
+        boxes, scores = self.detector(image)
+        order = np.argsort(-np.asarray(scores), kind="stable")
+        boxes = np.asarray(boxes, np.float64)[order]
+        pairs = sorted(((box_iou(d, [p])[0], t, k) for k, d in enumerate(boxes) for t, p in enumerate(predicted)),
+                       reverse=True)
+        used_tracks, used_detections = set(), set()
+        for iou, t, k in pairs:
+            if iou >= self.match_iou and t not in used_tracks and k not in used_detections:
+                used_tracks.add(t)
+                used_detections.add(k)
+                self.tracks[t].box = boxes[k]
+        for t, track in enumerate(self.tracks):
+            if t not in used_tracks:
+                track.box = predicted[t]
+        for k, box in enumerate(boxes):
+            overlaps = any(box_iou(box, [track.box])[0] >= self.match_iou for track in self.tracks)
+            room = self.max_people is None or len(self.tracks) < self.max_people
+            if k not in used_detections and not overlaps and room:
+                self.tracks.append(Track(self.next_id, box))
+                self.next_id += 1
+
+    def update(self, image, index):
+        """Tracks, poses and smooths one frame; returns `{"index", "people": [...]}` (module docstring).
+
+        Args:
+            image: `(H, W, 3)` uint8 RGB frame.
+            index: frame number (0-based), also the filter's clock (`index / fps`).
+        """
+        image_size = image.shape[:2]
+        if self.detector is None:
+            out = self.predictor.predict(image, None)
+            height, width = image_size
+            if not self.tracks:
+                self.tracks = [Track(0, np.array([-0.5, -0.5, width, height]))]
+            keypoints, scores = out["keypoints"], out["scores"]
+        else:
+            predicted = [self._predicted_box(track, image_size) for track in self.tracks]
+            if self.detect_next or index % self.detect_every == 0:
+                self.detections += 1
+                self._boxes_from_detections(image, predicted)
+            else:
+                for track, box in zip(self.tracks, predicted):
+                    track.box = box
+            self.detect_next = False
+            if not self.tracks:
+                self.detect_next = True
+                return {"index": int(index), "people": []}
+            out = self.predictor.predict(image, np.stack([track.box for track in self.tracks]))
+            keypoints, scores = out["keypoints"], out["scores"]
+        people, kept = [], []
+        for track, kp, sc in zip(self.tracks, keypoints, scores):
+            lost = self.detector is not None and (
+                float(np.mean(sc)) < self.lost_score or inside_fraction(kp, sc, image_size) < 0.5)
+            if lost:
+                self.detect_next = True
+                continue
+            previous = keypoint_box(track.keypoints, track.scores, image_size) if track.keypoints is not None else None
+            current = keypoint_box(kp, sc, image_size)
+            if previous is not None and current is not None:
+                track.velocity = (current[:2] + current[2:] / 2) - (previous[:2] + previous[2:] / 2)
+            track.keypoints, track.scores = np.asarray(kp, np.float64), np.asarray(sc, np.float64)
+            shown = track.keypoints[..., :2]
+            if self.smoothing is not None:
+                if track.smoother is None:
+                    track.smoother = OneEuroFilter(*self.smoothing)
+                shown = track.smoother(shown, index / self.fps)
+            kept.append(track)
+            people.append({"track_id": int(track.track_id), "box": [float(v) for v in track.box],
+                           "keypoints": np.asarray(shown, np.float64).tolist(),
+                           "scores": [float(s) for s in sc]})
+        self.tracks = kept
+        if not self.tracks:
+            self.detect_next = True
+        return {"index": int(index), "people": sorted(people, key=lambda p: p["track_id"])}
+
+
+def track_video(tracker, frames):
+    """Yields `tracker.update(frame, i)` for each `(H, W, 3)` RGB frame of an iterable, in order."""
+    for index, frame in enumerate(frames):
+        yield tracker.update(frame, index)
