@@ -56,7 +56,7 @@ class Oracle:
         self.detector_calls += 1
         people = self.truth(image)
         kept = []
-        for track_id, _, _, box in sorted(people, key=lambda p: p[0]):  # track 0 walks nearer the camera
+        for _, _, _, box in sorted(people, key=lambda p: p[0]):  # track 0 walks nearer the camera
             if all(box_iou(box, [k])[0] <= 0.4 for k in kept):
                 kept.append(box)
         return np.array(kept).reshape(-1, 4), np.full(len(kept), 0.9)
