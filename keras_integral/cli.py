@@ -9,6 +9,7 @@ import os
 import sys
 
 from keras_integral import demo
+from keras_integral import smoothing
 
 
 def _size(text):
@@ -108,35 +109,90 @@ def read_boxes(path):
     return np.asarray(boxes, np.float32).reshape(-1, 4)
 
 
-def cmd_predict(args):
+def _write_image(path, image):
+    """Writes an RGB image through a temporary name beside `path` (nothing half-written left)."""
     import cv2
 
+    root, extension = os.path.splitext(path)
+    temporary = f"{root}.{os.getpid()}.partial{extension}"
+    try:
+        if not cv2.imwrite(temporary, cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
+            raise ValueError(f"--out {path!r}: OpenCV could not write the image there.")
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+def cmd_predict(args):
+    import cv2
+    import numpy as np
+
+    from keras_integral import video
+    from keras_integral.detection import detector_from_spec
     from keras_integral.files import write_json
     from keras_integral.inference import Predictor
-    from keras_integral.inference import draw_skeleton
+    from keras_integral.inference import draw_people
+    from keras_integral.tracking import PoseTracker
 
     # Everything the command can refuse is checked before the model loads.
-    if not cv2.haveImageWriter(args.out):
+    is_video = video.is_video(args.input)
+    if is_video:
+        video.VideoFileWriter.check_extension(args.out)
+        if args.boxes:
+            raise ValueError("--boxes is for a photo; on a video the people are detected (--detector).")
+    elif not cv2.haveImageWriter(args.out):
         raise ValueError(f"--out {args.out!r}: OpenCV cannot write images with this extension; use .png or .jpg.")
-    image = cv2.imread(args.image, cv2.IMREAD_COLOR)
-    if image is None:
-        raise ValueError(f"Cannot read image {args.image!r} (missing, or not an image OpenCV can decode).")
-    image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    if args.detect_every < 1:
+        raise ValueError(f"--detect-every must be at least 1, got {args.detect_every}.")
+    smoothing = None if args.no_smooth else (args.min_cutoff, args.beta)
+    if is_video:
+        capture, info = video.open_video(args.input)
+    else:
+        image = cv2.imread(args.input, cv2.IMREAD_COLOR)
+        if image is None:
+            raise ValueError(f"Cannot read image {args.input!r} (missing, or not an image OpenCV can decode).")
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     boxes = read_boxes(args.boxes) if args.boxes else None
     model = load_model(args.model)
-    out = Predictor(model, flip_test=args.flip).predict(image, boxes)
-    drawn = image
-    for keypoints, scores in zip(out["keypoints"], out["scores"]):
-        drawn = draw_skeleton(drawn, keypoints, scores, model.skeleton)
+    detector = None if boxes is not None else detector_from_spec(args.detector, num_threads=args.threads)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    if not cv2.imwrite(args.out, cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR)):
-        raise ValueError(f"--out {args.out!r}: OpenCV could not write the image there.")
-    result = {"image": args.image, "skeleton": model.skeleton,
-              "people": [{"keypoints": k.tolist(), "scores": s.tolist()}
-                         for k, s in zip(out["keypoints"], out["scores"])]}
     json_path = os.path.splitext(args.out)[0] + ".json"
+    result = {"input": args.input, "skeleton": model.skeleton, "frames": []}
+    if not is_video:
+        out = Predictor(model, flip_test=args.flip, detector=detector).predict(image, boxes)
+        height, width = image.shape[:2]
+        boxes = out.get("boxes", boxes if boxes is not None else [[-0.5, -0.5, width, height]])
+        people = [{"track_id": i, "box": [float(v) for v in box], "keypoints": k[:, :2].tolist(), "scores": s.tolist()}
+                  for i, (box, k, s) in enumerate(zip(boxes, out["keypoints"], out["scores"]))]
+        frame = {"index": 0, "people": people}
+        result["frames"].append(frame)
+        _write_image(args.out, draw_people(image, frame["people"], model.skeleton))
+        write_json(json_path, result, indent=1)
+        print(f"{len(frame['people'])} people: {args.out}, {json_path}")
+        return
+    import time
+
+    import keras
+
+    result["fps"] = info["fps"]
+    tracker = PoseTracker(Predictor(model, flip_test=args.flip), detector, detect_every=args.detect_every, smoothing=smoothing, fps=info["fps"])
+    bar = keras.utils.Progbar(info["frames"], unit_name="frame", stateful_metrics=["fps"])
+    start = time.perf_counter()
+    with video.VideoFileWriter(args.out, info["fps"]) as writer:
+        frames = video.read_frames(capture, info, args.max_frames)
+        try:
+            for index, frame_image in enumerate(frames):
+                frame = tracker.update(frame_image, index)
+                result["frames"].append(frame)
+                writer.write(draw_people(frame_image, frame["people"], model.skeleton))
+                bar.update(index + 1, values=[("fps", (index + 1) / (time.perf_counter() - start))])
+        except KeyboardInterrupt:
+            if not info["camera"]:
+                raise
+            frames.close()  # a camera runs until stopped: Ctrl-C ends the video, which is kept
     write_json(json_path, result, indent=1)
-    print(f"{len(result['people'])} people: {args.out}, {json_path}")
+    print(f"{len(result['frames'])} frames, {tracker.next_id} people tracked: {args.out}, {json_path}")
 
 
 def cmd_synth(args):
@@ -254,17 +310,33 @@ def build_parser():
     p.set_defaults(func=cmd_evaluate)
 
     p = commands.add_parser(
-        "predict", help="draw predicted keypoints on an image",
-        description="Crop each person box (or the whole image), predict, map the keypoints back to the image, "
-                    "and write the image with the skeletons drawn (OUT) and the keypoints as JSON (OUT with "
-                    ".json).",
-        epilog="example: keras-integral predict runs/q/model.keras photo.jpg --boxes boxes.json --out drawn.png",
+        "predict", help="draw predicted keypoints on a photo or a video (people detected and tracked)",
+        description="Find the people (--boxes, or a detector), crop each, predict, map the keypoints back to the "
+                    "image, and write the drawn photo or video (OUT) and the keypoints as JSON (OUT with .json): "
+                    '{"frames": [{"index", "people": [{"track_id", "box", "keypoints", "scores"}]}]} in image '
+                    "pixels. On a video (or a camera index) the detector runs every --detect-every frames, "
+                    "between detections each person's crop follows its last keypoints, track ids are kept by "
+                    "box matching and keypoints smoothed with the One Euro filter; OUT has as many frames as "
+                    "INPUT. The BlazePose detector is fetched once from the mediapipe 0.10.21 wheel into the "
+                    "cache; offline, the error says where to put the file.",
+        epilog="example: keras-integral predict runs/q/model.keras clip.mp4 --out drawn.mp4 --detect-every 5",
     )
     p.add_argument("model", help="a .keras file or a zoo preset (name, folder or URL)")
-    p.add_argument("image", help="an image file")
-    p.add_argument("--boxes", help="JSON list of person boxes [x, y, w, h] (or COCO detection results); "
-                                   "default: the whole image is one person")
-    p.add_argument("--out", required=True, help="output PNG/JPEG")
+    p.add_argument("input", help="a photo, a video file or a camera index (0, 1, ...)")
+    p.add_argument("--out", required=True, help="output PNG/JPEG for a photo, MP4/AVI for a video")
+    p.add_argument("--boxes", help="photo only: JSON list of person boxes [x, y, w, h] (or COCO detection "
+                                   "results) instead of a detector")
+    p.add_argument("--detector", default="blazepose",
+                   help="blazepose (default), PATH.tflite (MediaPipe's pose_detection.tflite), keras_hub:PRESET "
+                        "(a COCO object detector; needs the network once) or none (the whole frame is one person)")
+    p.add_argument("--detect-every", type=int, default=1, help="video: detect every N frames (default 1)")
+    p.add_argument("--no-smooth", action="store_true", help="video: no One Euro smoothing")
+    p.add_argument("--min-cutoff", type=float, default=smoothing.MIN_CUTOFF_HZ,
+                   help=f"One Euro minimum cutoff, Hz (default {smoothing.MIN_CUTOFF_HZ})")
+    p.add_argument("--beta", type=float, default=smoothing.BETA,
+                   help=f"One Euro speed coefficient, per px/s (default {smoothing.BETA})")
+    p.add_argument("--max-frames", type=int, help="video: stop after this many frames")
+    p.add_argument("--threads", type=int, default=1, help="detector threads (LiteRT)")
     p.add_argument("--flip", action="store_true", help="flip test (average with the mirrored crop)")
     p.set_defaults(func=cmd_predict)
 

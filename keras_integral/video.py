@@ -66,12 +66,14 @@ def open_video(source):
 def read_frames(capture, info, limit=None):
     """Yields the frames of an `open_video` capture as `(H, W, 3)` uint8 RGB, the first one included."""
     frame, count = info["first"], 0
-    while frame is not None and (limit is None or count < limit):
-        yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-        count += 1
-        ok, frame = capture.read()
-        frame = frame if ok else None
-    capture.release()
+    try:
+        while frame is not None and (limit is None or count < limit):
+            yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+            count += 1
+            ok, frame = capture.read()
+            frame = frame if ok else None
+    finally:
+        capture.release()
 
 
 class VideoFileWriter:
@@ -85,11 +87,18 @@ class VideoFileWriter:
     temporary file and leaves `path` as it was.
     """
 
-    def __init__(self, path, fps):
+    @staticmethod
+    def check_extension(path):
+        """The codec of a video path's extension, or a one-line ValueError."""
         extension = os.path.splitext(os.fspath(path))[1].lower()
         if extension not in _FOURCC:
-            raise ValueError(f"--out {path!r}: cannot write video with extension {extension!r}; use one of "
-                             f"{sorted(_FOURCC)}.")
+            raise ValueError(f"--out {os.fspath(path)!r}: cannot write video with extension {extension!r}; use one "
+                             f"of {sorted(_FOURCC)}.")
+        return _FOURCC[extension]
+
+    def __init__(self, path, fps):
+        extension = os.path.splitext(os.fspath(path))[1].lower()
+        self.check_extension(path)
         self.path, self.fps, self.fourcc = os.fspath(path), float(fps), _FOURCC[extension]
         directory = os.path.dirname(os.path.abspath(self.path))
         os.makedirs(directory, exist_ok=True)

@@ -96,7 +96,7 @@ def test_predict_with_no_boxes_draws_nothing(model_and_image, tmp_path, capsys):
                             "--out", tmp_path / "drawn.png"], capsys)
     assert code == 0 and "0 people" in out
     assert (cv2.imread(str(tmp_path / "drawn.png")) == cv2.imread(str(image))).all()
-    assert json.loads((tmp_path / "drawn.json").read_text())["people"] == []
+    assert json.loads((tmp_path / "drawn.json").read_text())["frames"] == [{"index": 0, "people": []}]
 
 
 @pytest.mark.parametrize("boxes, words", [
