@@ -126,7 +126,6 @@ def _write_image(path, image):
 
 def cmd_predict(args):
     import cv2
-    import numpy as np
 
     from keras_integral import video
     from keras_integral.detection import detector_from_spec
@@ -176,7 +175,8 @@ def cmd_predict(args):
     import keras
 
     result["fps"] = info["fps"]
-    tracker = PoseTracker(Predictor(model, flip_test=args.flip), detector, detect_every=args.detect_every, smoothing=smoothing, fps=info["fps"])
+    tracker = PoseTracker(Predictor(model, flip_test=args.flip), detector, detect_every=args.detect_every,
+                          smoothing=smoothing, fps=info["fps"])
     bar = keras.utils.Progbar(info["frames"], unit_name="frame", stateful_metrics=["fps"])
     start = time.perf_counter()
     with video.VideoFileWriter(args.out, info["fps"]) as writer:
