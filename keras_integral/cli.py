@@ -198,6 +198,16 @@ def cmd_predict(args):
 def cmd_synth(args):
     from keras_integral.data import synthetic
 
+    if args.clip:
+        from keras_integral.data.synthetic.clips import write_clip
+
+        written = write_clip(args.out, args.clip, args.frames, seed=args.seed, image_size=args.image_size,
+                             pan_px=args.pan, fps=args.fps, level=args.level)
+        print(f"{written['num_frames']} frames written to {written['video']} (COCO per frame: "
+              f"{written['coco_val']}).")
+        return
+    if args.num is None:
+        raise ValueError("synth needs --num (images) or --clip (a video clip).")
     written = synthetic.generate(args.out, args.num, seed=args.seed, image_size=args.image_size,
                                  val_fraction=args.val_fraction, level=args.level)
     print(f"{written['num_images']} images written to {args.out} (COCO: {written['coco_train']}, "
@@ -345,10 +355,18 @@ def build_parser():
         description="Render a procedural articulated person per image (random pose, camera; by --level "
                     "clutter, look-alikes, occluders, blur, noise) and write it in COCO format (OUT/coco) "
                     "and in the Human3.6M layout (OUT/h36m). Deterministic by seed and level.",
-        epilog="example: keras-integral synth --out synth --num 2000 --seed 0 --image-size 128",
+        epilog="example: keras-integral synth --out synth --num 2000 --seed 0 --image-size 128\n"
+               "example: keras-integral synth --out crossing --clip crossing --frames 60 --pan 40 --level easy",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--num", type=int, required=True, help="number of images (one person each)")
+    p.add_argument("--num", type=int, help="number of images (one person each)")
+    p.add_argument("--clip", choices=("single", "crossing", "leaving"),
+                   help="render a video clip instead: one person moving and changing pose, two people crossing, "
+                        "or one walking out of the frame (OUT/video.mp4 + COCO ground truth per frame)")
+    p.add_argument("--frames", type=int, default=60, help="clip: number of frames (default 60)")
+    p.add_argument("--pan", type=float, default=0.0, help="clip: the view slides this many pixels right (default 0)")
+    p.add_argument("--fps", type=float, default=30.0, help="clip: frames per second of video.mp4 (default 30)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--image-size", type=_size, default=(256, 256), help="HEIGHT or HEIGHTxWIDTH (default 256)")
     p.add_argument("--val-fraction", type=float, default=0.1, help="share of images in the COCO val split")

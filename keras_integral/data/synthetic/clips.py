@@ -129,8 +129,9 @@ def render_clip(kind, num_frames, seed=0, image_size=(128, 128), pan_px=0, level
             points, frames = pose_body(walker.base.height_m, walker.lengths, _angles_at(walker.keyframes, u))
             names = list(points)
             offsets = np.stack([points[n] for n in names]) @ _CAMERA_R
-            # Root at the walk's x (fraction of the visible frame, at its depth), feet near the bottom.
-            x_px = offset + width * ((1 - u) * walker.xs[0] + u * walker.xs[1])
+            # Root at the walk's x (a fraction of the frame's width, in the middle of the wide frame the view
+            # slides over, so the pan moves the people as much as the background), feet near the bottom.
+            x_px = pan_px / 2 + width * ((1 - u) * walker.xs[0] + u * walker.xs[1])
             root = np.array([(x_px - camera["c"][0]) / camera["f"][0] * walker.depth, 0.1, walker.depth])
             scenes.append(dataclasses.replace(
                 walker.base, camera=camera, image_size=wide, occluders=[],
