@@ -1,7 +1,7 @@
 """Person detectors: MediaPipe's anchors and decoding on handmade tensors, NMS, the wheel fetch, real photos."""
 
 import hashlib
-import json
+import importlib.util
 import zipfile
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from keras_integral.detection.boxes import non_max_suppression
 PEERS = Path(__file__).resolve().parents[2] / "shared" / "peers"
 DETECTOR_FILE = PEERS / "pose_detection.tflite"
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "samples"
+BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "tracking.py"
 
 
 def anchor_index(stride_cell, k=0):
@@ -151,28 +152,11 @@ def test_a_model_file_of_the_wrong_shape_or_not_a_model_is_refused(tmp_path):
 
 
 def annotated_people():
-    """(image path, tight box [x, y, w, h] of the largest annotated person) for every real sample photo:
-    COCO `bbox`; MPII, Human3.6M and MPI-INF-3DHP the bounds of the annotated joints."""
-
-    def bounds(joints):
-        joints = np.asarray(joints, np.float64)
-        return [*joints.min(0), *np.ptp(joints, axis=0)]
-
-    people = []
-    coco = json.loads((SAMPLES / "coco" / "test_coco_subset.json").read_text())
-    for image in coco["images"]:
-        anns = [a for a in coco["annotations"] if a["image_id"] == image["id"] and a["num_keypoints"] > 0]
-        people.append((SAMPLES / "coco" / image["file_name"], max(anns, key=lambda a: a["area"])["bbox"]))
-    for record in json.loads((SAMPLES / "mpii" / "test_mpii_subset.json").read_text()):
-        joints = np.asarray(record["joints"])[np.asarray(record["joints_vis"]) > 0] - 1  # MATLAB 1-based
-        people.append((SAMPLES / "mpii" / record["image"], bounds(joints)))
-    h36m = np.load(SAMPLES / "h36m" / "test_h36m_body3d_subset.npz")
-    for name, part in zip(h36m["imgname"], h36m["part"]):
-        people.append((SAMPLES / "h36m" / str(name), bounds(part[:, :2])))
-    hp = np.load(SAMPLES / "mpi_inf_3dhp" / "test_3dhp_train.npz")
-    for name, part in zip(hp["imgname"], hp["part"]):
-        people.append((SAMPLES / "mpi_inf_3dhp" / str(name), bounds(part[part[:, 2] > 0, :2])))
-    return people
+    """(photo, box of its largest annotated person) from benchmarks/tracking.py's `sample_people`."""
+    spec = importlib.util.spec_from_file_location("tracking_benchmark", BENCHMARK)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return [(path, boxes[0]) for path, boxes in module.sample_people(SAMPLES)]
 
 
 def read_rgb(path):
