@@ -136,21 +136,13 @@ def clip_metrics(results, truth):
 
 def run_loop(model, detector, video_path, detect_every, smoothing, out_path):
     """The whole loop of `keras-integral predict` on a video; returns (per-frame results, frames per second)."""
-    from keras_integral import video
     from keras_integral.inference import Predictor
-    from keras_integral.inference import draw_people
     from keras_integral.tracking import PoseTracker
+    from keras_integral.tracking import predict_video
 
     start = time.perf_counter()
-    capture, info = video.open_video(video_path)
-    tracker = PoseTracker(Predictor(model), detector, detect_every=detect_every, smoothing=smoothing,
-                          fps=info["fps"])
-    results = []
-    with video.VideoFileWriter(out_path, info["fps"]) as writer:
-        for index, frame in enumerate(video.read_frames(capture, info)):
-            result = tracker.update(frame, index)
-            results.append(result)
-            writer.write(draw_people(frame, result["people"], model.skeleton))
+    tracker = PoseTracker(Predictor(model), detector, detect_every=detect_every, smoothing=smoothing, fps=30.0)
+    results, _, _ = predict_video(tracker, video_path, out_path, model.skeleton)
     return results, len(results) / (time.perf_counter() - start)
 
 

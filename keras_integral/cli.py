@@ -133,6 +133,7 @@ def cmd_predict(args):
     from keras_integral.inference import Predictor
     from keras_integral.inference import draw_people
     from keras_integral.tracking import PoseTracker
+    from keras_integral.tracking import predict_video
 
     # Everything the command can refuse is checked before the model loads.
     is_video = video.is_video(args.input)
@@ -146,7 +147,8 @@ def cmd_predict(args):
         raise ValueError(f"--detect-every must be at least 1, got {args.detect_every}.")
     smoothing = None if args.no_smooth else (args.min_cutoff, args.beta)
     if is_video:
-        capture, info = video.open_video(args.input)
+        capture, info = video.open_video(args.input)  # refused here, before the model loads
+        capture.release()
     else:
         image = cv2.imread(args.input, cv2.IMREAD_COLOR)
         if image is None:
@@ -170,27 +172,11 @@ def cmd_predict(args):
         write_json(json_path, result, indent=1)
         print(f"{len(frame['people'])} people: {args.out}, {json_path}")
         return
-    import time
-
-    import keras
-
-    result["fps"] = info["fps"]
     tracker = PoseTracker(Predictor(model, flip_test=args.flip), detector, detect_every=args.detect_every,
                           smoothing=smoothing, fps=info["fps"])
-    bar = keras.utils.Progbar(info["frames"], unit_name="frame", stateful_metrics=["fps"])
-    start = time.perf_counter()
-    with video.VideoFileWriter(args.out, info["fps"]) as writer:
-        frames = video.read_frames(capture, info, args.max_frames)
-        try:
-            for index, frame_image in enumerate(frames):
-                frame = tracker.update(frame_image, index)
-                result["frames"].append(frame)
-                writer.write(draw_people(frame_image, frame["people"], model.skeleton))
-                bar.update(index + 1, values=[("fps", (index + 1) / (time.perf_counter() - start))])
-        except KeyboardInterrupt:
-            if not info["camera"]:
-                raise
-            frames.close()  # a camera runs until stopped: Ctrl-C ends the video, which is kept
+    result["frames"], info, _ = predict_video(tracker, args.input, args.out, model.skeleton,
+                                              max_frames=args.max_frames, progress=True)
+    result["fps"] = info["fps"]
     write_json(json_path, result, indent=1)
     print(f"{len(result['frames'])} frames, {tracker.next_id} people tracked: {args.out}, {json_path}")
 

@@ -209,3 +209,57 @@ def track_video(tracker, frames):
     """Yields `tracker.update(frame, i)` for each `(H, W, 3)` RGB frame of an iterable, in order."""
     for index, frame in enumerate(frames):
         yield tracker.update(frame, index)
+
+
+def predict_video(tracker, source, out=None, skeleton=None, max_frames=None, progress=False, keep_frames=()):
+    """Runs a tracker over a video file or camera and writes the drawn video: `keras-integral predict`'s loop.
+
+    Args:
+        tracker: a `PoseTracker`.
+        source: a video path or a camera index (`video.open_video`).
+        out: the drawn video to write (through a temporary name; nothing is
+            left there if the run fails), or None.
+        skeleton: the joint set to draw (needed with `out` or `keep_frames`).
+        max_frames: stop after this many frames (a camera otherwise runs
+            until Ctrl-C, which ends the video normally).
+        progress: show a progress bar with frames per second.
+        keep_frames: indices of drawn frames to return as images too.
+
+    Returns:
+        `(frames, info, kept)`: the per-frame results (`PoseTracker.update`),
+        the video's `open_video` info, and `{index: drawn (H, W, 3) uint8}`.
+    """
+    import contextlib
+    import time
+
+    from keras_integral import video
+    from keras_integral.inference import draw_people
+
+    capture, info = video.open_video(source)
+    bar = None
+    if progress:
+        import keras
+
+        bar = keras.utils.Progbar(info["frames"], unit_name="frame", stateful_metrics=["fps"])
+    results, kept = [], {}
+    keep_frames = set(keep_frames)
+    start = time.perf_counter()
+    with video.VideoFileWriter(out, info["fps"]) if out is not None else contextlib.nullcontext() as writer:
+        frames = video.read_frames(capture, info, max_frames)
+        try:
+            for index, frame in enumerate(frames):
+                result = tracker.update(frame, index)
+                results.append(result)
+                if writer is not None or index in keep_frames:
+                    drawn = draw_people(frame, result["people"], skeleton)
+                    if writer is not None:
+                        writer.write(drawn)
+                    if index in keep_frames:
+                        kept[index] = drawn
+                if bar is not None:
+                    bar.update(index + 1, values=[("fps", (index + 1) / (time.perf_counter() - start))])
+        except KeyboardInterrupt:
+            if not info["camera"]:
+                raise
+            frames.close()
+    return results, info, kept
