@@ -224,3 +224,9 @@ def test_keras_hub_detector_on_its_output_format():
     # Person (label 1) boxes above 0.5: the first two, which overlap (IoU > 0.5): one kept, scaled x2 to xywh.
     np.testing.assert_allclose(boxes, [[40, 20, 60, 100]])
     np.testing.assert_allclose(scores, [0.9])
+
+
+def test_an_unloadable_keras_hub_preset_is_a_one_line_error(tmp_path):
+    with pytest.raises(download.PresetUnavailableError, match="could not be loaded") as error:
+        detector_from_spec(f"keras_hub:{tmp_path / 'no_such_preset'}")
+    assert "\n" not in str(error.value)

@@ -41,7 +41,15 @@ class KerasHubDetector:
         if isinstance(detector, str):
             import keras_hub
 
-            detector = keras_hub.models.ObjectDetector.from_preset(detector)
+            try:
+                detector = keras_hub.models.ObjectDetector.from_preset(detector)
+            except Exception as e:  # keras-hub answers a missing network or a bad name in many ways
+                from keras_integral.download import PresetUnavailableError
+
+                first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+                raise PresetUnavailableError(
+                    f"keras-hub object detector preset {detector!r} could not be loaded ({first}); presets "
+                    "download from Kaggle once (network needed), or pass a local preset folder.") from None
         if not hasattr(detector, "predict") or not hasattr(detector, "bounding_box_format"):
             raise ValueError(f"detector must be a keras-hub preset name or an ObjectDetector, got {detector!r:.80}.")
         self.detector = detector
