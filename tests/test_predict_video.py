@@ -124,3 +124,20 @@ def test_a_video_that_fails_midway_leaves_no_video(tmp_path):
             writer.write(np.zeros((32, 32, 3), np.uint8))
             writer.write(np.zeros((32, 16, 3), np.uint8))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_predictor_detects_when_given_no_boxes(model_and_clip):
+    from keras_integral.inference import Predictor
+    from keras_integral.models import IntegralPoseModel
+
+    model = IntegralPoseModel(backbone="resnet18", method="I1", skeleton="coco", input_size=(64, 64))
+    image = np.random.default_rng(0).integers(0, 256, (90, 120, 3), dtype=np.uint8)
+    boxes = [[10, 5, 30, 60], [60, 20, 40, 50]]
+    detected = Predictor(model, detector=lambda im: (boxes, [0.9, 0.7])).predict(image)
+    given = Predictor(model).predict(image, boxes)
+    assert detected["boxes"].tolist() == boxes and detected["box_scores"].shape == (2,)
+    np.testing.assert_allclose(detected["keypoints"], given["keypoints"], atol=1e-5)
+    nobody = Predictor(model, detector=lambda im: (np.zeros((0, 4)), np.zeros(0))).predict(image)
+    assert nobody["keypoints"].shape == (0, 17, 2)
+    with pytest.raises(ValueError, match="detector must be callable"):
+        Predictor(model, detector="blazepose")
