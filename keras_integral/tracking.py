@@ -4,10 +4,10 @@ Per frame (`PoseTracker.update`):
 
 1. **Boxes.** On a detection frame (every `detect_every`-th, and any frame
    after which no track is left or one was lost) the detector's boxes are
-   matched to the tracks (greedy, highest IoU first, IoU at least
-   `match_iou`, against each track's predicted box); a match keeps its track
-   id, an unmatched detection that overlaps no track starts a new id, an
-   unmatched track goes on following. Between detections each track's box
+   matched to the tracks (greedy, largest overlap first, `box_overlap` at
+   least `match_overlap`, against each track's predicted box); a match keeps
+   its track id and takes the detection's box, an unmatched detection starts
+   a new id, an unmatched track goes on following. Between detections each track's box
    follows its person as BlazePose's tracking does (`pose_landmarks_to_roi`
    in MediaPipe: the next crop comes from the last keypoints): the bounds of
    its last confident keypoints, enlarged by `KEYPOINT_BOX_PADDING`, moved
@@ -19,6 +19,8 @@ Per frame (`PoseTracker.update`):
    `lost_score` (the model no longer sees a person in its crop), or when
    fewer than half of its confident keypoints lie inside the frame (the
    person left); the next frame then detects.
+   Two tracks whose keypoints have converged on one person (`same_person`)
+   are one: the younger ends.
 4. **Smoothing.** Each track's keypoints go through its own One Euro filter
    (`smoothing.py`; time = frame index / fps), unless `smoothing` is None.
 
@@ -48,6 +50,8 @@ from keras_integral.smoothing import OneEuroFilter
 # soles: the keypoints' bounds are enlarged by this fraction of their size on every side.
 KEYPOINT_BOX_PADDING = 0.1
 KEYPOINT_THRESHOLD = 0.2
+# Two tracks whose keypoints lie this close (mean distance / box side) follow one person: the younger goes.
+DUPLICATE_DISTANCE = 0.1
 
 
 @dataclasses.dataclass
@@ -60,6 +64,36 @@ class Track:
     scores: np.ndarray = None
     velocity: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(2))
     smoother: OneEuroFilter = None
+
+
+def box_overlap(a, b):
+    """Intersection over the smaller box's area, `[x, y, w, h]` boxes: 1 when one holds the other.
+
+    Detectors' boxes are looser than those around keypoints (BlazePose's is
+    the square around the body's circle, half as large again as the person
+    standing), so IoU would be low for the same person; the overlap of the
+    smaller box is not.
+
+    Example:
+
+    >>> box_overlap([0, 0, 10, 10], [2, 2, 4, 4])
+    1.0
+    """
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
+    x1, y1 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
+    inter = max(x1 - x0, 0.0) * max(y1 - y0, 0.0)
+    smaller = min(a[2] * a[3], b[2] * b[3])
+    return float(inter / smaller) if smaller > 0 else 0.0
+
+
+def same_person(a, b, threshold=DUPLICATE_DISTANCE):
+    """Whether two tracks' keypoints `(joints, 2)` are one person: mean distance under `threshold` times the
+    geometric mean side of their joint keypoint box (two people crossing differ in pose and size)."""
+    a, b = np.asarray(a, np.float64)[..., :2], np.asarray(b, np.float64)[..., :2]
+    points = np.concatenate([a, b])
+    side = np.sqrt(max(np.prod(np.ptp(points, axis=0)), 1e-9))
+    return float(np.linalg.norm(a - b, axis=-1).mean()) < threshold * side
 
 
 def keypoint_box(keypoints, scores, image_size, threshold=KEYPOINT_THRESHOLD, padding=KEYPOINT_BOX_PADDING):
@@ -96,10 +130,11 @@ class PoseTracker:
             or None: the whole frame is one person.
         detect_every: detect on every N-th frame (1 = every frame).
         lost_score: mean keypoint score under which a track is lost.
-        match_iou: least IoU for a detection to continue a track.
+        match_overlap: least `box_overlap` for a detection to continue a track.
         smoothing: `(min_cutoff_hz, beta)` of the One Euro filter, or None.
         fps: frame rate, for the filter's time steps.
         max_people: at most this many tracks (highest detection scores first), or None.
+        duplicate_distance: `same_person`'s threshold (0: never merge tracks).
 
     Example:
 
@@ -108,8 +143,8 @@ class PoseTracker:
     0
     """
 
-    def __init__(self, predictor, detector=None, detect_every=1, lost_score=0.1, match_iou=0.3,
-                 smoothing=(MIN_CUTOFF_HZ, BETA), fps=30.0, max_people=None):
+    def __init__(self, predictor, detector=None, detect_every=1, lost_score=0.1, match_overlap=0.5,
+                 smoothing=(MIN_CUTOFF_HZ, BETA), fps=30.0, max_people=None, duplicate_distance=DUPLICATE_DISTANCE):
         if isinstance(detect_every, bool) or not isinstance(detect_every, (int, np.integer)) or detect_every < 1:
             raise ValueError(f"detect_every must be a positive integer, got {detect_every!r}.")
         if not fps > 0:
@@ -117,8 +152,10 @@ class PoseTracker:
         if smoothing is not None:
             OneEuroFilter(*smoothing)  # checks the parameters now, not on the first person
         self.predictor, self.detector = predictor, detector
-        self.detect_every, self.lost_score, self.match_iou = int(detect_every), float(lost_score), float(match_iou)
+        self.detect_every, self.lost_score = int(detect_every), float(lost_score)
+        self.match_overlap = float(match_overlap)
         self.smoothing, self.fps, self.max_people = smoothing, float(fps), max_people
+        self.duplicate_distance = float(duplicate_distance)
         self.tracks, self.next_id, self.detect_next = [], 0, True
         self.detections = 0  # frames on which the detector ran
 
@@ -132,21 +169,23 @@ class PoseTracker:
         boxes, scores = self.detector(image)
         order = np.argsort(-np.asarray(scores), kind="stable")
         boxes = np.asarray(boxes, np.float64)[order]
-        pairs = sorted(((box_iou(d, [p])[0], t, k) for k, d in enumerate(boxes) for t, p in enumerate(predicted)),
-                       reverse=True)
+        # Best aligned first (IoU tells apart two people one box holds); accepted on the overlap of the smaller.
+        pairs = sorted(((box_iou(d, [p])[0], box_overlap(d, p), t, k) for k, d in enumerate(boxes)
+                        for t, p in enumerate(predicted)), reverse=True)
         used_tracks, used_detections = set(), set()
-        for iou, t, k in pairs:
-            if iou >= self.match_iou and t not in used_tracks and k not in used_detections:
+        for _, overlap, t, k in pairs:
+            if overlap >= self.match_overlap and t not in used_tracks and k not in used_detections:
                 used_tracks.add(t)
                 used_detections.add(k)
                 self.tracks[t].box = boxes[k]
         for t, track in enumerate(self.tracks):
             if t not in used_tracks:
                 track.box = predicted[t]
+        # An unmatched detection is a new person; one that was a tracked person after all converges on its
+        # keypoints and is merged into the older track (`same_person`, after the pose).
         for k, box in enumerate(boxes):
-            overlaps = any(box_iou(box, [track.box])[0] >= self.match_iou for track in self.tracks)
             room = self.max_people is None or len(self.tracks) < self.max_people
-            if k not in used_detections and not overlaps and room:
+            if k not in used_detections and room:
                 self.tracks.append(Track(self.next_id, box))
                 self.next_id += 1
 
@@ -199,7 +238,11 @@ class PoseTracker:
             people.append({"track_id": int(track.track_id), "box": [float(v) for v in track.box],
                            "keypoints": np.asarray(shown, np.float64).tolist(),
                            "scores": [float(s) for s in sc]})
-        self.tracks = kept
+        # Two crops on one person (after a crossing, say) converge on the same keypoints: keep the older track.
+        duplicates = {j for i in range(len(kept)) for j in range(i + 1, len(kept))
+                      if same_person(kept[i].keypoints, kept[j].keypoints, self.duplicate_distance)}
+        people = [p for i, p in enumerate(people) if i not in duplicates]
+        self.tracks = [t for i, t in enumerate(kept) if i not in duplicates]
         if not self.tracks:
             self.detect_next = True
         return {"index": int(index), "people": sorted(people, key=lambda p: p["track_id"])}

@@ -94,9 +94,9 @@ def test_two_people_crossing_keep_their_ids(detect_every):
 
 
 def test_the_crossing_check_can_fail():
-    """The same clip, tracked with no motion model and no matching (every detection a new person): ids change."""
+    """The same clip, tracked with no matching and no merging (every detection a new person): ids change."""
     clip = list(render_clip("crossing", 30, seed=1, image_size=(96, 128), pan_px=20))
-    results, _ = run(clip, Oracle(clip), detect_every=1, smoothing=None, match_iou=1.01)
+    results, _ = run(clip, Oracle(clip), detect_every=1, smoothing=None, match_overlap=1.01, duplicate_distance=0)
     assert any(len(ids) > 1 for ids in id_of_each_person(clip, results).values())
 
 
