@@ -16,12 +16,13 @@
    against the truth, px / frame^2, over joints matched in three consecutive
    frames), id switches (a true person's track id changing between frames
    it is matched in), missed person-frames, and frames per second of the
-   whole loop with TensorFlow and LiteRT on one thread.
+   whole loop with TensorFlow and LiteRT on one thread (the fastest of
+   `--repeats` runs).
 
 Usage (from the repository root):
 
     python benchmarks/tracking.py --model demo/runs/i1/model.keras [--detector PATH.tflite] [--frames 60]
-        [--detect-every 5] [--image-size 128x160]
+        [--detect-every 5] [--image-size 128x160] [--repeats 3]
 """
 
 import argparse
@@ -153,6 +154,7 @@ def main(argv=None):
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--detect-every", type=int, default=5)
     parser.add_argument("--image-size", default="128x160", help="HEIGHTxWIDTH of the clips")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per way (the fastest is reported)")
     args = parser.parse_args(argv)
 
     from keras_integral.cli import load_model
@@ -175,7 +177,7 @@ def main(argv=None):
             (f"every {args.detect_every}", args.detect_every, None),
             (f"every {args.detect_every}", args.detect_every, (MIN_CUTOFF_HZ, BETA))]
     print(f"\nSynthetic clips, {args.frames} frames of {size[1]}x{size[0]}, easy scenes; model {args.model}; "
-          "1 thread")
+          f"1 thread; fps: the fastest of {args.repeats} runs")
     print(f"{'clip':<18} {'detect':<10} {'smooth':<7} {'error px':>8} {'jitter':>7} {'id sw':>5} {'missed':>6} "
           f"{'fps':>6}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -186,7 +188,10 @@ def main(argv=None):
             # Each loop once untimed first (LiteRT and TF warm-up), then timed.
             run_loop(model, detector, written["video"], 1, None, clip_dir / "warm.mp4")
             for label, every, smoothing in ways:
-                results, fps = run_loop(model, detector, written["video"], every, smoothing, clip_dir / "out.mp4")
+                # The best of `--repeats` runs: the results are the same each time, the machine's load is not.
+                runs = [run_loop(model, detector, written["video"], every, smoothing, clip_dir / "out.mp4")
+                        for _ in range(args.repeats)]
+                results, fps = runs[0][0], max(run[1] for run in runs)
                 m = clip_metrics(results, truth)
                 name = f"{kind}{', pan ' + str(pan) + ' px' if pan else ''}"
                 print(f"{name:<18} {label:<10} {'yes' if smoothing else 'no':<7} {m['error_px']:>8.2f} "
