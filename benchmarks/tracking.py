@@ -172,6 +172,10 @@ def main(argv=None):
     print(f"  largest annotated person found: {largest}/{len(rows)}; all annotated people: {everyone}/{people}")
 
     model = load_model(args.model)
+    if hasattr(model, "method"):  # a pose model trained under mixed precision runs in float32, as evaluate does
+        from keras_integral.training import float32_model
+
+        model = float32_model(model)
     size = tuple(int(v) for v in args.image_size.split("x"))
     ways = [("every frame", 1, None), ("every frame", 1, (MIN_CUTOFF_HZ, BETA)),
             (f"every {args.detect_every}", args.detect_every, None),
