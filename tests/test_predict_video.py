@@ -17,12 +17,16 @@ SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "samples"
 
 
 @pytest.fixture(scope="module")
-def model_and_clip(tmp_path_factory):
+def built_model():
     from keras_integral.models import IntegralPoseModel
 
+    return IntegralPoseModel(backbone="resnet18", method="I1", skeleton="coco", input_size=(64, 64))
+
+
+@pytest.fixture(scope="module")
+def model_and_clip(built_model, tmp_path_factory):
     folder = tmp_path_factory.mktemp("predict")
-    model = IntegralPoseModel(backbone="resnet18", method="I1", skeleton="coco", input_size=(64, 64))
-    model.save(folder / "model.keras")
+    built_model.save(folder / "model.keras")
     clip = write_clip(folder / "clip", "crossing", 12, seed=0, image_size=(96, 128))
     return folder / "model.keras", clip["video"]
 
@@ -126,11 +130,10 @@ def test_a_video_that_fails_midway_leaves_no_video(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_predictor_detects_when_given_no_boxes(model_and_clip):
+def test_predictor_detects_when_given_no_boxes(built_model):
     from keras_integral.inference import Predictor
-    from keras_integral.models import IntegralPoseModel
 
-    model = IntegralPoseModel(backbone="resnet18", method="I1", skeleton="coco", input_size=(64, 64))
+    model = built_model
     image = np.random.default_rng(0).integers(0, 256, (90, 120, 3), dtype=np.uint8)
     boxes = [[10, 5, 30, 60], [60, 20, 40, 50]]
     detected = Predictor(model, detector=lambda im: (boxes, [0.9, 0.7])).predict(image)
