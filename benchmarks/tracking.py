@@ -17,7 +17,8 @@
    frames), id switches (a true person's track id changing between frames
    it is matched in), missed person-frames, and frames per second of the
    whole loop with TensorFlow and LiteRT on one thread (the fastest of
-   `--repeats` runs).
+   `--repeats` runs) and, steadier on a shared machine, CPU milliseconds of
+   this process per frame (the least of them).
 
 Usage (from the repository root):
 
@@ -136,15 +137,16 @@ def clip_metrics(results, truth):
 
 
 def run_loop(model, detector, video_path, detect_every, smoothing, out_path):
-    """The whole loop of `keras-integral predict` on a video; returns (per-frame results, frames per second)."""
+    """The whole loop of `keras-integral predict` on a video: (per-frame results, frames per wall-clock second,
+    CPU milliseconds of this process per frame)."""
     from keras_integral.inference import Predictor
     from keras_integral.tracking import PoseTracker
     from keras_integral.tracking import predict_video
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     tracker = PoseTracker(Predictor(model), detector, detect_every=detect_every, smoothing=smoothing, fps=30.0)
     results, _, _ = predict_video(tracker, video_path, out_path, model.skeleton)
-    return results, len(results) / (time.perf_counter() - start)
+    return results, len(results) / (time.perf_counter() - start), 1000 * (time.process_time() - cpu) / len(results)
 
 
 def main(argv=None):
@@ -183,7 +185,7 @@ def main(argv=None):
     print(f"\nSynthetic clips, {args.frames} frames of {size[1]}x{size[0]}, easy scenes; model {args.model}; "
           f"1 thread; fps: the fastest of {args.repeats} runs")
     print(f"{'clip':<18} {'detect':<10} {'smooth':<7} {'error px':>8} {'jitter':>7} {'id sw':>5} {'missed':>6} "
-          f"{'fps':>6}")
+          f"{'fps':>6} {'CPU ms':>7}")
     with tempfile.TemporaryDirectory() as tmp:
         for seed, (kind, pan) in enumerate(CLIPS):
             clip_dir = Path(tmp) / f"{kind}_{pan}"
@@ -195,11 +197,11 @@ def main(argv=None):
                 # The best of `--repeats` runs: the results are the same each time, the machine's load is not.
                 runs = [run_loop(model, detector, written["video"], every, smoothing, clip_dir / "out.mp4")
                         for _ in range(args.repeats)]
-                results, fps = runs[0][0], max(run[1] for run in runs)
+                results, fps, cpu_ms = runs[0][0], max(run[1] for run in runs), min(run[2] for run in runs)
                 m = clip_metrics(results, truth)
                 name = f"{kind}{', pan ' + str(pan) + ' px' if pan else ''}"
                 print(f"{name:<18} {label:<10} {'yes' if smoothing else 'no':<7} {m['error_px']:>8.2f} "
-                      f"{m['jitter']:>7.2f} {m['id_switches']:>5d} {m['missed']:>6d} {fps:>6.1f}")
+                      f"{m['jitter']:>7.2f} {m['id_switches']:>5d} {m['missed']:>6d} {fps:>6.1f} {cpu_ms:>7.1f}")
     return 0
 
 
