@@ -122,6 +122,11 @@ def test_the_wheel_fetch_extracts_the_member_or_says_where_to_put_the_file(tmp_p
     with pytest.raises(download.ChecksumMismatchError, match="member"):
         blazepose.pose_detection_file(progress=False)
     assert sorted(p.name for p in blazepose.cached_path().parent.iterdir()) == []
+    # A wheel without the member: refused the same way.
+    monkeypatch.setattr(blazepose, "WHEEL_SHA256", fake_wheel(wheel, b"x", member="mediapipe/other.tflite"))
+    with pytest.raises(ValueError, match="has no member"):
+        blazepose.pose_detection_file(progress=False)
+    assert sorted(p.name for p in blazepose.cached_path().parent.iterdir()) == []
     # The right member: cached under its name, the wheel removed; then used offline.
     monkeypatch.setattr(blazepose, "WHEEL_SHA256", fake_wheel(wheel, DETECTOR_FILE.read_bytes()))
     path = blazepose.pose_detection_file(progress=False)

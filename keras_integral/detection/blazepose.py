@@ -136,7 +136,10 @@ def extract_member(archive, member, path, sha256):
         fd, partial = tempfile.mkstemp(prefix=".extract-", dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as out, z.open(info) as src:
-                out.write(src.read(_MAX_MEMBER_BYTES + 1)[:_MAX_MEMBER_BYTES + 1])
+                content = src.read(_MAX_MEMBER_BYTES + 1)  # the header's size may lie: read one byte past
+                if len(content) > _MAX_MEMBER_BYTES:
+                    raise ValueError(f"{archive}: member {member} is larger than {_MAX_MEMBER_BYTES} bytes.")
+                out.write(content)
             actual = download.sha256_file(partial)
             if actual != sha256:
                 raise download.ChecksumMismatchError(
@@ -247,7 +250,7 @@ def keypoints_to_boxes(keypoints):
     return np.concatenate([centre - extent[:, None] / 2, np.stack([extent, extent], 1)], axis=1)
 
 
-def check_model_file(path):
+def check_model_file(path, num_threads=1):
     """An ai-edge-litert Interpreter for `path`, refused unless its I/O is the pose detector's."""
     from ai_edge_litert.interpreter import Interpreter
 
@@ -255,7 +258,7 @@ def check_model_file(path):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Detector file not found: {path}")
     try:
-        interpreter = Interpreter(model_path=path, num_threads=1)
+        interpreter = Interpreter(model_path=path, num_threads=num_threads)
     except (ValueError, RuntimeError) as e:
         raise ValueError(f"{path} is not a TFLite model LiteRT can load ({str(e).splitlines()[0]}).") from None
     inputs = [tuple(d["shape"]) for d in interpreter.get_input_details()]
@@ -292,10 +295,7 @@ class BlazePoseDetector:
             if not 0 <= value <= 1:
                 raise ValueError(f"{name} must be in [0, 1], got {value!r}.")
         self.path = os.fspath(path) if path is not None else os.fspath(pose_detection_file())
-        check_model_file(self.path)
-        from ai_edge_litert.interpreter import Interpreter
-
-        self.interpreter = Interpreter(model_path=self.path, num_threads=num_threads)
+        self.interpreter = check_model_file(self.path, num_threads)
         self.interpreter.allocate_tensors()
         self.input_index = self.interpreter.get_input_details()[0]["index"]
         outputs = {tuple(d["shape"])[-1]: d["index"] for d in self.interpreter.get_output_details()}
