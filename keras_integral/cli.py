@@ -252,7 +252,7 @@ def cmd_demo(args):
 
     run_demo(args.out, num_images=args.num_images, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
              verbose=args.verbose, parallel=False if args.sequential else None)
-    print(f"Demo written to {args.out} (README.md, pck_curves.png, skeletons_*.png, export/).")
+    print(f"Demo written to {args.out} (README.md, pck_curves.png, skeletons_*.png, export/, video.mp4).")
 
 
 def build_parser():

@@ -410,8 +410,11 @@ def _softmax(logits):
 
 def _clip_lines(clip):
     error = "n/a" if clip["mean_error_px"] is None else f"{clip['mean_error_px']:.2f} px"
-    return (f"In the wild: I1 over a {clip['frames']}-frame synthetic clip ({clip['kind']}), detector "
-            f"{clip['detector']} every {clip['detect_every']} frames, crops following the keypoints in between, "
+    how = ("no detector (BlazePose not cached; `keras-integral predict ... --detector blazepose` fetches it "
+           "once), the whole frame as the person's box" if clip["detector"].startswith("none") else
+           f"detector {clip['detector']} every {clip['detect_every']} frames, crops following the keypoints in "
+           "between")
+    return (f"In the wild: I1 over a {clip['frames']}-frame synthetic clip ({clip['kind']}), {how}, "
             f"One Euro smoothing: track ids {clip['track_ids']}, mean keypoint error {error} against the truth. "
             "Files: video.mp4, video.json, video_frames.png (frames " + ", ".join(map(str, CLIP_SHEET_FRAMES))
             + "), clip/ (the clip and its ground truth).\n")
