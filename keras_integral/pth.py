@@ -77,6 +77,18 @@ class UnsafeCheckpointError(ValueError):
     """A `.pth` file names a global outside the tensor state-dict allow-list; nothing of it was run."""
 
 
+class MissingTensorError(ValueError):
+    """A converter needs a tensor the state dict does not have (the message names the first)."""
+
+
+class TensorShapeError(ValueError):
+    """A state dict's tensor has another shape than the layer it maps onto needs (the message names it)."""
+
+
+class UnusedTensorError(ValueError):
+    """A state dict holds a tensor no layer takes, so the conversion would drop part of it (named)."""
+
+
 class _StorageType:
     """Stand-in for `torch.FloatStorage` & co.: only its element type matters."""
 
@@ -459,4 +471,5 @@ def _text(value):
     return value.decode("ascii") if isinstance(value, bytes) else str(value)
 
 
-__all__ = ["PTH_SUFFIXES", "TarLayoutError", "UnsafeCheckpointError", "load_pth", "load_state_dict"]
+__all__ = ["PTH_SUFFIXES", "MissingTensorError", "TarLayoutError", "TensorShapeError", "UnsafeCheckpointError",
+           "UnusedTensorError", "load_pth", "load_state_dict"]
