@@ -234,3 +234,91 @@ def test_flip_test_on_the_converted_model_is_mmposes(resnet18, images):
     ours, _ = predict_crops(model, images, flip_index=skeletons.get("coco").flip_index)
     error = np.linalg.norm(ours - mmpose_flip_test(net, images), axis=-1)
     assert error.mean() <= 0.02
+
+
+@pytest.fixture(scope="module")
+def coco_records():
+    from pathlib import Path
+
+    from keras_integral.data import coco
+
+    samples = Path(__file__).resolve().parents[2] / "shared" / "data" / "samples" / "coco"
+    return coco.load_records(samples / "test_coco_subset.json", samples)
+
+
+def calibration_crops(records, model):
+    """The plain sample crops, mirrored and dimmed copies of them (cheap variety for the int8 calibration)."""
+    from keras_integral import export as export_lib
+
+    plain = export_lib.representative_crops(records, model)
+    return np.concatenate([plain, plain[:, :, ::-1], np.clip(plain * 0.7 + 30.0, 0.0, 255.0)]).astype("float32")
+
+
+def int8_parity(model, crops, out_dir):
+    from ai_edge_litert.interpreter import Interpreter
+
+    from keras_integral import export as export_lib
+
+    manifest = export_lib.export(model, out_dir, formats=("tflite",), quantize=("int8",),
+                                 representative_data=crops, allow_parity_loss=True)
+    interpreter = Interpreter(model_path=str(out_dir / "model_int8.tflite"))
+    dtypes = {t["index"]: t["dtype"] for t in interpreter.get_tensor_details()}
+    ops = {}
+    for op in interpreter._get_ops_details():
+        ops.setdefault(op["op_name"], set()).update(dtypes[t] for t in op["outputs"])
+    return manifest["artifacts"]["tflite_int8"]["parity"], ops
+
+
+# Our own models' int8 bound (1 px mean at 256x256, export/parity.py), scaled to 64x64, written out here.
+INT8_MEAN_PX = 1.0 * 64 / 256
+
+
+def test_int8_tflite_of_a_converted_debiased_model_keeps_its_decoding_in_float(resnet18, coco_records, tmp_path):
+    # Random weights make every peak a near tie that int8 noise in the backbone can flip, the sharper
+    # the softmax the more (beta 10: 1.5 px); softer maps (final layer / 4, beta 1) keep the
+    # measurement about the decoding, which is what the conversion adds (debias: exp, log-sum-exp).
+    state, _ = convert_mmpose.load_checkpoint(resnet18[1])
+    final = "head.simplebaseline_head.final_layer.weight"
+    model = convert_mmpose.build_model({**state, final: state[final] / 4}, debias=True, beta=1.0)
+    parity, ops = int8_parity(model, calibration_crops(coco_records, model), tmp_path / "export")
+    assert parity["mean_px"] <= INT8_MEAN_PX, parity
+    assert ops["SOFTMAX"] == ops["EXP"] == {np.float32} and ops["CONV_2D"] == {np.int8}, ops
+
+
+@pytest.mark.slow
+def test_int8_tflite_of_a_fine_tuned_debias_ipr_model_keeps_the_soft_argmax(resnet18, coco_records, tmp_path):
+    import keras
+
+    from keras_integral.data import pipeline
+
+    state, _ = convert_mmpose.load_checkpoint(resnet18[1])
+    model = convert_mmpose.build_model(state, debias=True, beta=10.0)
+    keras.utils.set_random_seed(0)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    model.fit(pipeline.make_dataset(coco_records, "coco", SIZE, training=True, batch_size=8, seed=0),
+              steps_per_epoch=20, epochs=1, verbose=0)
+    parity, _ = int8_parity(model, calibration_crops(coco_records, model), tmp_path / "export")
+    assert parity["mean_px"] <= INT8_MEAN_PX, parity
+
+
+def test_a_converted_model_fine_tunes_with_fit_and_predicts_on_images(resnet18, coco_records):
+    from keras_integral.data import pipeline
+    from keras_integral.inference import Predictor
+
+    state, _ = convert_mmpose.load_checkpoint(resnet18[1])
+    model = convert_mmpose.build_model(state, debias=True, beta=10.0)
+    records = coco_records
+    before = [w.copy() for w in model.get_layer("head").final_conv.get_weights()]
+    model.compile(run_eagerly=True)  # eager: tracing the train step would cost more than the step
+    history = model.fit(pipeline.make_dataset(records, "coco", SIZE, training=True, batch_size=2, seed=0),
+                        steps_per_epoch=1, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert not np.array_equal(before[0], model.get_layer("head").final_conv.get_weights()[0])
+    import cv2
+
+    image = cv2.cvtColor(cv2.imread(str(records[0].image_path)), cv2.COLOR_BGR2RGB)
+    out = Predictor(model, flip_test=True).predict(image, boxes=[records[0].box])
+    x, y, w, h = records[0].box
+    assert out["keypoints"].shape == (1, 17, 2)
+    # Inside the (enlarged) box: crop pixels mapped back to the image.
+    assert np.all((out["keypoints"] >= [x - w, y - h]) & (out["keypoints"] <= [x + 2 * w, y + 2 * h]))
