@@ -202,7 +202,7 @@ def build_model(state, **config):
 
     def take(key):
         if key not in state:
-            raise ValueError(f"The checkpoint has no {key!r}, needed by the model's {kwargs['backbone']}.")
+            raise pth.MissingTensorError(f"The checkpoint has no {key!r}, needed by the model's {kwargs['backbone']}.")
         used.add(key)
         return state[key]
 
@@ -222,7 +222,7 @@ def build_model(state, **config):
     head.final_conv.set_weights([kernel[order].transpose(2, 3, 1, 0), bias[order]])
     unused = sorted(k for k in state if k not in used and not k.endswith("num_batches_tracked"))
     if unused:
-        raise ValueError(f"The checkpoint has tensors this importer does not map: {unused[:10]}.")
+        raise pth.UnusedTensorError(f"The checkpoint has tensors this importer does not map: {unused[:10]}.")
     return model
 
 

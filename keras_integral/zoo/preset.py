@@ -47,7 +47,7 @@ METADATA_FILE = "metadata.json"
 # Copied from the model's get_config into metadata.json, so a preset can be
 # understood (and listed) without building the model.
 MODEL_FIELDS = ("method", "backbone", "skeleton", "input_size", "heatmap_size", "depth_bins",
-                "two_step", "depth_range_mm", "decoding", "crop_margin")
+                "two_step", "depth_range_mm", "decoding", "crop_margin", "integral_scale", "debias")
 REQUIRED_METADATA = ("source", "licence")
 
 
