@@ -83,14 +83,18 @@ def test_converted_checkpoint_predicts_mmposes_keypoints_for_ipr_dsnt_and_debias
     net, path = resnet50
     state, meta = convert_mmpose.load_checkpoint(path)
     assert meta["dataset_meta"]["sigmas"].dtype == np.float32  # NumPy arrays of meta, read safely
-    theirs_plain = mmpose_forward(net, images, 10.0, debias=False)
+    converts = {name: registry.presets()[name]["source"]["convert"] for name in VARIANTS}
     for name, (beta, debias) in VARIANTS.items():
-        convert = registry.presets()[name]["source"]["convert"]
-        assert (convert["beta"], convert["debias"]) == (beta, debias), name
+        assert (converts[name]["beta"], converts[name]["debias"]) == (beta, debias), name
+    # IPR and DSNT are one network and decoding (their configs differ in the training loss only).
+    assert converts["coco_resnet50_mmpose_ipr_256_hm64"] == converts[NAME]
+    theirs_plain = mmpose_forward(net, images, 10.0, debias=False)
+    for name in (NAME, "coco_resnet50_mmpose_debias_256_hm64"):
+        beta, debias = VARIANTS[name]
         if name == NAME:  # one goes the whole way: preset folder -> from_preset
-            model = keras_integral.from_preset(convert_mmpose.convert(path, tmp_path / name, **convert))
+            model = keras_integral.from_preset(convert_mmpose.convert(path, tmp_path / name, **converts[name]))
         else:
-            model = convert_mmpose.build_model(state, **convert)
+            model = convert_mmpose.build_model(state, **converts[name])
         assert model.decoding == "mmpose" and model.input_size == SIZE and model.heatmap_size == (16, 16)
         theirs = mmpose_forward(net, images, beta, debias)
         # Only as strong as the maps are peaked: the joints must spread over the crop, not sit at its centre.
