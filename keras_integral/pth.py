@@ -197,7 +197,6 @@ _ALLOWED_GLOBALS = {
     ("torch._utils", "_rebuild_parameter"): lambda: lambda *args: _rebuild_parameter(*args),
     ("torch._utils", "_rebuild_parameter_with_state"): lambda: lambda *args: _rebuild_parameter(*args),
     ("builtins", "set"): lambda: set,
-    ("builtins", "frozenset"): lambda: frozenset,
     ("builtins", "complex"): lambda: complex,
     ("builtins", "bytearray"): lambda: bytearray,
     # Protocol-2 pickles (torch's default) write `bytes` as _codecs.encode(text, "latin1").

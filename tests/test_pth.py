@@ -182,3 +182,12 @@ def test_torch_tar_layout_is_named_and_refused(tmp_path):
             tar.addfile(info, io.BytesIO(b"\x80\x02N."))
     with pytest.raises(pth.TarLayoutError, match=r"torch's tar layout \(torch < 0.4"):
         pth.load_pth(path)
+
+
+def test_what_torch_refuses_is_refused(tmp_path):
+    # torch.load(weights_only=True) has no builtins.frozenset in its allow-list; neither do we.
+    path = save({"w": torch.ones(1), "tags": frozenset({1})}, tmp_path / "frozen.pth", "zip")
+    with pytest.raises(Exception, match="frozenset"):
+        torch.load(path, weights_only=True)
+    with pytest.raises(pth.UnsafeCheckpointError, match="global builtins.frozenset"):
+        pth.load_pth(path)
