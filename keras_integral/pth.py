@@ -14,9 +14,10 @@ it. Two layouts exist, and both are read here:
   count followed by its bytes. torchvision's 2017 model-zoo files and the
   authors' checkpoints are in this layout.
 
-A third, older layout (torch < 0.4: a tar archive of `sys_info`,
-`pickle`, `storages`, `tensors`) is recognised and refused with a message
-naming it.
+A third layout, torch's first (a tar archive of `sys_info`, `pickle`,
+`storages`, `tensors`, written before the legacy stream above), is
+recognised and refused with a message naming it. (torchvision's model-zoo
+files of 2017-2020 are legacy streams, read above, not tar archives.)
 
 Unpickling calls whatever global the file names, so the unpickler here
 accepts only the globals a tensor state dict needs, the rule of
@@ -315,12 +316,12 @@ def load_state_dict(path):
     return {str(k): v for k, v in state.items()}
 
 
-# torch < 0.4 wrote a tar archive with these members (torch/serialization.py, `legacy_load`).
+# torch's first torch.save wrote a tar archive with these members (torch/serialization.py, `legacy_load`).
 TAR_LAYOUT_MEMBERS = ("sys_info", "pickle", "storages", "tensors")
 
 
 class TarLayoutError(ValueError):
-    """A `.pth` in torch's oldest layout (torch < 0.4, a tar archive), which this reader does not read."""
+    """A `.pth` in torch's first layout (a tar archive), which this reader does not read."""
 
 
 def _refuse_tar_layout(path):
@@ -330,7 +331,7 @@ def _refuse_tar_layout(path):
         names = tar.getnames()
     if "pickle" in names:
         raise TarLayoutError(
-            f"{path}: a torch.save file in torch's tar layout (torch < 0.4; members {names[:4]}), "
+            f"{path}: a torch.save file in torch's first, tar layout (members {names[:4]}), "
             "which this reader does not read. Re-save it with torch: "
             "torch.save(torch.load(path), new_path)."
         )

@@ -180,7 +180,7 @@ def test_torch_tar_layout_is_named_and_refused(tmp_path):
             info = tarfile.TarInfo(name)
             info.size = 4
             tar.addfile(info, io.BytesIO(b"\x80\x02N."))
-    with pytest.raises(pth.TarLayoutError, match=r"torch's tar layout \(torch < 0.4"):
+    with pytest.raises(pth.TarLayoutError, match=r"torch's first, tar layout \(members \['sys_info'"):
         pth.load_pth(path)
 
 
