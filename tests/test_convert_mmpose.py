@@ -279,33 +279,50 @@ INT8_MEAN_PX = 1.0 * 64 / 256
 
 def test_int8_tflite_of_a_converted_debiased_model_keeps_its_decoding_in_float(resnet18, coco_records, tmp_path):
     # Random weights make every peak a near tie that int8 noise in the backbone can flip, the sharper
-    # the softmax the more (beta 10: 1.5 px); softer maps (final layer / 4, beta 1) keep the
-    # measurement about the decoding, which is what the conversion adds (debias: exp, log-sum-exp).
+    # the softmax the more (beta 10: 1.5-2 px mean at 64x64, also after 20 fine-tuning steps); softer
+    # maps (final layer / 4, beta 1) keep the measurement about the decoding, which is what the
+    # conversion adds (debias: exp, log-sum-exp). A trained network's int8 error is not known here.
     state, _ = convert_mmpose.load_checkpoint(resnet18[1])
     final = "head.simplebaseline_head.final_layer.weight"
     model = convert_mmpose.build_model({**state, final: state[final] / 4}, debias=True, beta=1.0)
-    parity, ops = int8_parity(model, calibration_crops(coco_records, model), tmp_path / "export")
+    crops = calibration_crops(coco_records, model)
+    # The joints move with the crop (0.26 px here; a constant output would quantize without error).
+    assert np.asarray(model.predict(crops, verbose=0)["keypoints"]).std(axis=0).mean() > 0.2
+    parity, ops = int8_parity(model, crops, tmp_path / "export")
     assert parity["mean_px"] <= INT8_MEAN_PX, parity
-    assert ops["SOFTMAX"] == ops["EXP"] == {np.float32} and ops["CONV_2D"] == {np.int8}, ops
+    # The debiased integral reads the maps' level (C), so int8 keeps the last convolution in float too.
+    assert ops["SOFTMAX"] == ops["EXP"] == {np.float32} and ops["CONV_2D"] == {np.int8, np.float32}, ops
 
 
 @pytest.mark.slow
-def test_a_fine_tuned_debias_ipr_model_exports_to_every_format_within_its_parity(resnet18, coco_records, tmp_path):
-    import keras
-
-    from keras_integral import export as export_lib
-    from keras_integral.data import pipeline
+def test_int8_error_of_a_converted_model_is_our_own_models_on_the_same_network(resnet18, coco_records, tmp_path):
+    # The same weights decoded our way (I*, "centre") and MMPose's (debias): int8 quantizes the same
+    # network, so what the conversion adds to the decoding must not add to the error.
+    from keras_integral.models import IntegralPoseModel
 
     state, _ = convert_mmpose.load_checkpoint(resnet18[1])
-    model = convert_mmpose.build_model(state, debias=True, beta=10.0)
-    keras.utils.set_random_seed(0)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    model.fit(pipeline.make_dataset(coco_records, "coco", SIZE, training=True, batch_size=8, seed=0),
-              steps_per_epoch=20, epochs=1, verbose=0)
-    # SavedModel, TFLite fp32 / fp16 / int8, ONNX; export raises if any misses its parity target.
-    manifest = export_lib.export(model, tmp_path / "export", representative_data=calibration_crops(coco_records, model))
-    assert len(manifest["artifacts"]) == 5
-    assert manifest["artifacts"]["tflite_int8"]["parity"]["mean_px"] <= INT8_MEAN_PX
+    converted = convert_mmpose.build_model(state, debias=True, beta=1.0)
+    own = IntegralPoseModel(**{**converted.get_config(), "decoding": "centre", "debias": False})
+    own.set_weights(converted.get_weights())
+    crops = calibration_crops(coco_records, converted)
+    assert np.asarray(converted.predict(crops, verbose=0)["keypoints"]).std(axis=0).mean() > 1.0
+    theirs, _ = int8_parity(converted, crops, tmp_path / "converted")
+    ours, _ = int8_parity(own, crops, tmp_path / "own")
+    assert theirs["mean_px"] <= 1.1 * ours["mean_px"] + 0.01, (theirs, ours)
+
+
+@pytest.mark.slow
+def test_an_ipr_conversion_exports_to_savedmodel_tflite_and_onnx_within_their_parity(resnet18, coco_records, tmp_path):
+    from keras_integral import export as export_lib
+
+    state, _ = convert_mmpose.load_checkpoint(resnet18[1])
+    model = convert_mmpose.build_model(state)  # IPR / DSNT: beta 1
+    crops = calibration_crops(coco_records, model)
+    assert np.asarray(model.predict(crops, verbose=0)["keypoints"]).std(axis=0).mean() > 1.0  # not constant
+    # int8 is left out: on random weights every peak is a near tie (see the int8 test above). The
+    # beta-10 debias conversion misses the fp32 / fp16 targets here too, for the same reason (README).
+    manifest = export_lib.export(model, tmp_path / "export", quantize=("fp32", "fp16"), representative_data=crops)
+    assert sorted(manifest["artifacts"]) == ["onnx", "saved_model", "tflite_fp16", "tflite_fp32"]
 
 
 def test_a_converted_model_fine_tunes_with_fit_and_predicts_on_images(resnet18, coco_records):
