@@ -167,6 +167,10 @@ def test_first_use_converts_into_the_cache_and_later_uses_load_the_converted_pre
     monkeypatch.setitem(registry.CONVERTERS, "mmpose", None)
     again = np.asarray(keras_integral.from_preset(NAME).predict_step(images)["keypoints"])
     np.testing.assert_array_equal(again, first)
+    # A registry that names another file does not take the old conversion for it.
+    monkeypatch.setitem(registry._registry()["presets"][NAME], "source",
+                        {**registry._registry()["presets"][NAME]["source"], "sha256_prefix": "00000000"})
+    assert registry.info(NAME)["cached_at"] is None
 
 
 def test_offline_with_an_empty_cache_names_the_url_and_the_path(monkeypatch):

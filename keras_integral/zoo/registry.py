@@ -16,7 +16,8 @@ here). Names follow `<dataset>_<backbone>_<method>_<input>_hm<heat map>`.
                -> $KERAS_INTEGRAL_HOME/converted/<name>/        a native preset (`save_preset`)
 
 and from then on returns the converted folder (`load_preset` checks its
-weights against its own hashes). Offline with an empty cache, the error
+weights against its own hashes) while its recorded `upstream_sha256` starts
+with the registry's prefix (a registry naming another file converts anew). Offline with an empty cache, the error
 names the URL and the exact path to place the file at; a file there of
 another hash is refused and nothing converted is cached.
 
@@ -211,7 +212,13 @@ def _convert(name, entry, path, out_dir, overwrite, published=True):
 
 
 def _is_converted(name):
-    return (converted_dir(name) / METADATA_FILE).is_file()
+    """Whether the cache holds `name` converted from the file the registry names now (its hash prefix)."""
+    try:
+        metadata = json.loads((converted_dir(name) / METADATA_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    prefix = _lookup(name)["source"]["sha256_prefix"] or ""
+    return str(metadata.get("upstream_sha256", "")).startswith(prefix)
 
 
 def _recognise(file_name):
