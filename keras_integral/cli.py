@@ -233,17 +233,15 @@ def cmd_zoo(args):
         rows = registry.list_presets()
         width = max(len(r["name"]) for r in rows)
         for r in rows:
-            size = "x".join(str(v) for v in r["input_size"]) if r.get("input_size") else "-"
-            print(f"{r['name']:<{width}}  {r['kind']:<19}  {r['skeleton'] or '-':<7}  {size:<8}  {r['status']}")
+            print(f"{r['name']:<{width}}  {'cached' if r['cached'] else 'not cached'}")
+            print(f"    source:   {r['source']}\n    licence:  {r['licence']}\n    reported: {r['reported']}")
     elif args.zoo_command == "info":
         print(json.dumps(registry.info(args.name), indent=2))
     elif args.zoo_command == "download":
-        print(registry.download(args.name, sha256=args.sha256))
-    else:
-        from keras_integral.zoo import convert_official
-
-        out = convert_official.convert(args.checkpoint, args.out, input_size=args.input_size,
-                                       skeleton=args.skeleton, depth_range_mm=args.depth_range_mm)
+        print(registry.download(args.name))
+    elif args.zoo_command == "convert":
+        out, like, note = registry.convert_file(args.checkpoint, args.out, like=args.like)
+        print(note)
         print(f"Preset written to {out}; load it with keras_integral.from_preset({str(out)!r}).")
 
 
@@ -384,25 +382,24 @@ def build_parser():
 
     p = commands.add_parser(
         "zoo", help="list, inspect, download and import pretrained models",
-        description="The model zoo: `list` the registry, `info NAME`, `download NAME` into the cache "
-                    "($KERAS_INTEGRAL_HOME, default ~/.cache/keras_integral), `convert FILE.pth.tar` to import "
-                    "one of the authors' PyTorch checkpoints as a preset (needs the [convert] extra).",
-        epilog="example: keras-integral zoo convert model_chall_train_152ft_384x288.pth.tar --out chall_train",
+        description="The model zoo: `list` the registry, `info NAME`, `download NAME` (fetch its upstream file "
+                    "once into the cache, $KERAS_INTEGRAL_HOME, default ~/.cache/keras_integral, check and "
+                    "convert it), `convert FILE --like NAME --out DIR` to convert a local upstream file "
+                    "(e.g. fine-tuned with MMPose) with NAME's architecture and decoding.",
+        epilog="example: keras-integral zoo convert best_coco_AP_epoch_210.pth "
+               "--like coco_resnet50_mmpose_dsnt_256_hm64 --out my_dsnt",
     )
     zoo = p.add_subparsers(dest="zoo_command", required=True, metavar="ZOO_COMMAND")
-    zoo.add_parser("list", help="the registry's presets and the authors' checkpoints")
+    zoo.add_parser("list", help="the registry's presets: source, licence, reported metric, cached or not")
     q = zoo.add_parser("info", help="everything the registry knows about one entry")
     q.add_argument("name")
-    q = zoo.add_parser("download", help="download a preset into the cache (sha256-checked)")
+    q = zoo.add_parser("download", help="fetch, check and convert a preset into the cache (once)")
     q.add_argument("name")
-    q.add_argument("--sha256", help="expected sha256 of the archive")
-    q = zoo.add_parser("convert", help="import an authors' .pth.tar checkpoint as a preset folder")
-    q.add_argument("checkpoint", help="the .pth.tar file")
+    q = zoo.add_parser("convert", help="convert a local upstream checkpoint as a preset folder")
+    q.add_argument("checkpoint", help="the upstream file (MMPose .pth, the authors' .pth.tar)")
+    q.add_argument("--like", help="the preset whose architecture and decoding it has "
+                                  "(default: recognised from the file name)")
     q.add_argument("--out", required=True, help="preset folder to write")
-    q.add_argument("--input-size", type=_size, default=(384, 288),
-                   help="HEIGHTxWIDTH it was trained at (their challenge models: 384x288)")
-    q.add_argument("--skeleton", default="h36m18", choices=("h36m18", "h36m"))
-    q.add_argument("--depth-range-mm", type=float, default=2000.0, help="their rect_3d_width")
     p.set_defaults(func=cmd_zoo)
 
     p = commands.add_parser(
