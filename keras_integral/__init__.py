@@ -15,10 +15,12 @@ from keras_integral import metrics  # noqa: F401
 from keras_integral import models  # noqa: F401
 from keras_integral import skeletons  # noqa: F401
 from keras_integral import targets  # noqa: F401
+from keras_integral.detection import BlazePoseDetector  # noqa: F401
 from keras_integral.inference import Predictor  # noqa: F401
 from keras_integral.inference import draw_skeleton  # noqa: F401
 from keras_integral.models import IntegralPoseModel  # noqa: F401
 from keras_integral.models import MultiStagePoseModel  # noqa: F401
+from keras_integral.tracking import PoseTracker  # noqa: F401
 from keras_integral.version import __version__  # noqa: F401
 
 # The zoo entry point: a model from a registry name, a preset folder or a URL.

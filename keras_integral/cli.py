@@ -9,6 +9,7 @@ import os
 import sys
 
 from keras_integral import demo
+from keras_integral import smoothing
 
 
 def _size(text):
@@ -108,40 +109,91 @@ def read_boxes(path):
     return np.asarray(boxes, np.float32).reshape(-1, 4)
 
 
+def _write_image(path, image):
+    """Writes an RGB image through a temporary name beside `path` (nothing half-written left)."""
+    import cv2
+
+    root, extension = os.path.splitext(path)
+    temporary = f"{root}.{os.getpid()}.partial{extension}"
+    try:
+        if not cv2.imwrite(temporary, cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
+            raise ValueError(f"--out {path!r}: OpenCV could not write the image there.")
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
 def cmd_predict(args):
     import cv2
 
+    from keras_integral import video
+    from keras_integral.detection import detector_from_spec
     from keras_integral.files import write_json
     from keras_integral.inference import Predictor
-    from keras_integral.inference import draw_skeleton
+    from keras_integral.inference import draw_people
+    from keras_integral.tracking import PoseTracker
+    from keras_integral.tracking import predict_video
 
     # Everything the command can refuse is checked before the model loads.
-    if not cv2.haveImageWriter(args.out):
+    is_video = video.is_video(args.input)
+    if is_video:
+        video.VideoFileWriter.check_extension(args.out)
+        if args.boxes:
+            raise ValueError("--boxes is for a photo; on a video the people are detected (--detector).")
+    elif not cv2.haveImageWriter(args.out):
         raise ValueError(f"--out {args.out!r}: OpenCV cannot write images with this extension; use .png or .jpg.")
-    image = cv2.imread(args.image, cv2.IMREAD_COLOR)
-    if image is None:
-        raise ValueError(f"Cannot read image {args.image!r} (missing, or not an image OpenCV can decode).")
-    image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    if args.detect_every < 1:
+        raise ValueError(f"--detect-every must be at least 1, got {args.detect_every}.")
+    smoothing = None if args.no_smooth else (args.min_cutoff, args.beta)
+    if is_video:
+        capture, info = video.open_video(args.input)  # refused here, before the model loads
+        capture.release()
+    else:
+        image = cv2.imread(args.input, cv2.IMREAD_COLOR)
+        if image is None:
+            raise ValueError(f"Cannot read image {args.input!r} (missing, or not an image OpenCV can decode).")
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     boxes = read_boxes(args.boxes) if args.boxes else None
     model = load_model(args.model)
-    out = Predictor(model, flip_test=args.flip).predict(image, boxes)
-    drawn = image
-    for keypoints, scores in zip(out["keypoints"], out["scores"]):
-        drawn = draw_skeleton(drawn, keypoints, scores, model.skeleton)
+    detector = None if boxes is not None else detector_from_spec(args.detector, num_threads=args.threads)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    if not cv2.imwrite(args.out, cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR)):
-        raise ValueError(f"--out {args.out!r}: OpenCV could not write the image there.")
-    result = {"image": args.image, "skeleton": model.skeleton,
-              "people": [{"keypoints": k.tolist(), "scores": s.tolist()}
-                         for k, s in zip(out["keypoints"], out["scores"])]}
     json_path = os.path.splitext(args.out)[0] + ".json"
+    result = {"input": args.input, "skeleton": model.skeleton, "frames": []}
+    if not is_video:
+        out = Predictor(model, flip_test=args.flip, detector=detector).predict(image, boxes)
+        height, width = image.shape[:2]
+        boxes = out.get("boxes", boxes if boxes is not None else [[-0.5, -0.5, width, height]])
+        people = [{"track_id": i, "box": [float(v) for v in box], "keypoints": k[:, :2].tolist(), "scores": s.tolist()}
+                  for i, (box, k, s) in enumerate(zip(boxes, out["keypoints"], out["scores"]))]
+        frame = {"index": 0, "people": people}
+        result["frames"].append(frame)
+        _write_image(args.out, draw_people(image, frame["people"], model.skeleton))
+        write_json(json_path, result, indent=1)
+        print(f"{len(frame['people'])} people: {args.out}, {json_path}")
+        return
+    tracker = PoseTracker(Predictor(model, flip_test=args.flip), detector, detect_every=args.detect_every,
+                          smoothing=smoothing, fps=info["fps"])
+    result["frames"], info, _ = predict_video(tracker, args.input, args.out, model.skeleton,
+                                              max_frames=args.max_frames, progress=True)
+    result["fps"] = info["fps"]
     write_json(json_path, result, indent=1)
-    print(f"{len(result['people'])} people: {args.out}, {json_path}")
+    print(f"{len(result['frames'])} frames, {tracker.next_id} people tracked: {args.out}, {json_path}")
 
 
 def cmd_synth(args):
     from keras_integral.data import synthetic
 
+    if args.clip:
+        from keras_integral.data.synthetic.clips import write_clip
+
+        written = write_clip(args.out, args.clip, args.frames, seed=args.seed, image_size=args.image_size,
+                             pan_px=args.pan, fps=args.fps, level=args.level)
+        print(f"{written['num_frames']} frames written to {written['video']} (COCO per frame: "
+              f"{written['coco_val']}).")
+        return
+    if args.num is None:
+        raise ValueError("synth needs --num (images) or --clip (a video clip).")
     written = synthetic.generate(args.out, args.num, seed=args.seed, image_size=args.image_size,
                                  val_fraction=args.val_fraction, level=args.level)
     print(f"{written['num_images']} images written to {args.out} (COCO: {written['coco_train']}, "
@@ -181,17 +233,15 @@ def cmd_zoo(args):
         rows = registry.list_presets()
         width = max(len(r["name"]) for r in rows)
         for r in rows:
-            size = "x".join(str(v) for v in r["input_size"]) if r.get("input_size") else "-"
-            print(f"{r['name']:<{width}}  {r['kind']:<19}  {r['skeleton'] or '-':<7}  {size:<8}  {r['status']}")
+            print(f"{r['name']:<{width}}  {'cached' if r['cached'] else 'not cached'}")
+            print(f"    source:   {r['source']}\n    licence:  {r['licence']}\n    reported: {r['reported']}")
     elif args.zoo_command == "info":
         print(json.dumps(registry.info(args.name), indent=2))
     elif args.zoo_command == "download":
-        print(registry.download(args.name, sha256=args.sha256))
-    else:
-        from keras_integral.zoo import convert_official
-
-        out = convert_official.convert(args.checkpoint, args.out, input_size=args.input_size,
-                                       skeleton=args.skeleton, depth_range_mm=args.depth_range_mm)
+        print(registry.download(args.name))
+    elif args.zoo_command == "convert":
+        out, like, note = registry.convert_file(args.checkpoint, args.out, like=args.like)
+        print(note)
         print(f"Preset written to {out}; load it with keras_integral.from_preset({str(out)!r}).")
 
 
@@ -200,7 +250,7 @@ def cmd_demo(args):
 
     run_demo(args.out, num_images=args.num_images, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
              verbose=args.verbose, parallel=False if args.sequential else None)
-    print(f"Demo written to {args.out} (README.md, pck_curves.png, skeletons_*.png, export/).")
+    print(f"Demo written to {args.out} (README.md, pck_curves.png, skeletons_*.png, export/, video.mp4).")
 
 
 def build_parser():
@@ -254,17 +304,33 @@ def build_parser():
     p.set_defaults(func=cmd_evaluate)
 
     p = commands.add_parser(
-        "predict", help="draw predicted keypoints on an image",
-        description="Crop each person box (or the whole image), predict, map the keypoints back to the image, "
-                    "and write the image with the skeletons drawn (OUT) and the keypoints as JSON (OUT with "
-                    ".json).",
-        epilog="example: keras-integral predict runs/q/model.keras photo.jpg --boxes boxes.json --out drawn.png",
+        "predict", help="draw predicted keypoints on a photo or a video (people detected and tracked)",
+        description="Find the people (--boxes, or a detector), crop each, predict, map the keypoints back to the "
+                    "image, and write the drawn photo or video (OUT) and the keypoints as JSON (OUT with .json): "
+                    '{"frames": [{"index", "people": [{"track_id", "box", "keypoints", "scores"}]}]} in image '
+                    "pixels. On a video (or a camera index) the detector runs every --detect-every frames, "
+                    "between detections each person's crop follows its last keypoints, track ids are kept by "
+                    "box matching and keypoints smoothed with the One Euro filter; OUT has as many frames as "
+                    "INPUT. The BlazePose detector is fetched once from the mediapipe 0.10.21 wheel into the "
+                    "cache; offline, the error says where to put the file.",
+        epilog="example: keras-integral predict runs/q/model.keras clip.mp4 --out drawn.mp4 --detect-every 5",
     )
     p.add_argument("model", help="a .keras file or a zoo preset (name, folder or URL)")
-    p.add_argument("image", help="an image file")
-    p.add_argument("--boxes", help="JSON list of person boxes [x, y, w, h] (or COCO detection results); "
-                                   "default: the whole image is one person")
-    p.add_argument("--out", required=True, help="output PNG/JPEG")
+    p.add_argument("input", help="a photo, a video file or a camera index (0, 1, ...)")
+    p.add_argument("--out", required=True, help="output PNG/JPEG for a photo, MP4/AVI for a video")
+    p.add_argument("--boxes", help="photo only: JSON list of person boxes [x, y, w, h] (or COCO detection "
+                                   "results) instead of a detector")
+    p.add_argument("--detector", default="blazepose",
+                   help="blazepose (default), PATH.tflite (MediaPipe's pose_detection.tflite), keras_hub:PRESET "
+                        "(a COCO object detector; needs the network once) or none (the whole frame is one person)")
+    p.add_argument("--detect-every", type=int, default=1, help="video: detect every N frames (default 1)")
+    p.add_argument("--no-smooth", action="store_true", help="video: no One Euro smoothing")
+    p.add_argument("--min-cutoff", type=float, default=smoothing.MIN_CUTOFF_HZ,
+                   help=f"One Euro minimum cutoff, Hz (default {smoothing.MIN_CUTOFF_HZ})")
+    p.add_argument("--beta", type=float, default=smoothing.BETA,
+                   help=f"One Euro speed coefficient, per px/s (default {smoothing.BETA})")
+    p.add_argument("--max-frames", type=int, help="video: stop after this many frames")
+    p.add_argument("--threads", type=int, default=1, help="detector threads (LiteRT)")
     p.add_argument("--flip", action="store_true", help="flip test (average with the mirrored crop)")
     p.set_defaults(func=cmd_predict)
 
@@ -273,10 +339,18 @@ def build_parser():
         description="Render a procedural articulated person per image (random pose, camera; by --level "
                     "clutter, look-alikes, occluders, blur, noise) and write it in COCO format (OUT/coco) "
                     "and in the Human3.6M layout (OUT/h36m). Deterministic by seed and level.",
-        epilog="example: keras-integral synth --out synth --num 2000 --seed 0 --image-size 128",
+        epilog="example: keras-integral synth --out synth --num 2000 --seed 0 --image-size 128\n"
+               "example: keras-integral synth --out crossing --clip crossing --frames 60 --pan 40 --level easy",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--num", type=int, required=True, help="number of images (one person each)")
+    p.add_argument("--num", type=int, help="number of images (one person each)")
+    p.add_argument("--clip", choices=("single", "crossing", "leaving"),
+                   help="render a video clip instead: one person moving and changing pose, two people crossing, "
+                        "or one walking out of the frame (OUT/video.mp4 + COCO ground truth per frame)")
+    p.add_argument("--frames", type=int, default=60, help="clip: number of frames (default 60)")
+    p.add_argument("--pan", type=float, default=0.0, help="clip: the view slides this many pixels right (default 0)")
+    p.add_argument("--fps", type=float, default=30.0, help="clip: frames per second of video.mp4 (default 30)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--image-size", type=_size, default=(256, 256), help="HEIGHT or HEIGHTxWIDTH (default 256)")
     p.add_argument("--val-fraction", type=float, default=0.1, help="share of images in the COCO val split")
@@ -308,25 +382,24 @@ def build_parser():
 
     p = commands.add_parser(
         "zoo", help="list, inspect, download and import pretrained models",
-        description="The model zoo: `list` the registry, `info NAME`, `download NAME` into the cache "
-                    "($KERAS_INTEGRAL_HOME, default ~/.cache/keras_integral), `convert FILE.pth.tar` to import "
-                    "one of the authors' PyTorch checkpoints as a preset (needs the [convert] extra).",
-        epilog="example: keras-integral zoo convert model_chall_train_152ft_384x288.pth.tar --out chall_train",
+        description="The model zoo: `list` the registry, `info NAME`, `download NAME` (fetch its upstream file "
+                    "once into the cache, $KERAS_INTEGRAL_HOME, default ~/.cache/keras_integral, check and "
+                    "convert it), `convert FILE --like NAME --out DIR` to convert a local upstream file "
+                    "(e.g. fine-tuned with MMPose) with NAME's architecture and decoding.",
+        epilog="example: keras-integral zoo convert best_coco_AP_epoch_210.pth "
+               "--like coco_resnet50_mmpose_dsnt_256_hm64 --out my_dsnt",
     )
     zoo = p.add_subparsers(dest="zoo_command", required=True, metavar="ZOO_COMMAND")
-    zoo.add_parser("list", help="the registry's presets and the authors' checkpoints")
+    zoo.add_parser("list", help="the registry's presets: source, licence, reported metric, cached or not")
     q = zoo.add_parser("info", help="everything the registry knows about one entry")
     q.add_argument("name")
-    q = zoo.add_parser("download", help="download a preset into the cache (sha256-checked)")
+    q = zoo.add_parser("download", help="fetch, check and convert a preset into the cache (once)")
     q.add_argument("name")
-    q.add_argument("--sha256", help="expected sha256 of the archive")
-    q = zoo.add_parser("convert", help="import an authors' .pth.tar checkpoint as a preset folder")
-    q.add_argument("checkpoint", help="the .pth.tar file")
+    q = zoo.add_parser("convert", help="convert a local upstream checkpoint as a preset folder")
+    q.add_argument("checkpoint", help="the upstream file (MMPose .pth, the authors' .pth.tar)")
+    q.add_argument("--like", help="the preset whose architecture and decoding it has "
+                                  "(default: recognised from the file name)")
     q.add_argument("--out", required=True, help="preset folder to write")
-    q.add_argument("--input-size", type=_size, default=(384, 288),
-                   help="HEIGHTxWIDTH it was trained at (their challenge models: 384x288)")
-    q.add_argument("--skeleton", default="h36m18", choices=("h36m18", "h36m"))
-    q.add_argument("--depth-range-mm", type=float, default=2000.0, help="their rect_3d_width")
     p.set_defaults(func=cmd_zoo)
 
     p = commands.add_parser(

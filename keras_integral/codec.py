@@ -4,7 +4,8 @@ One object owns both directions (MMPose's codec idea): the model decodes its
 heat maps with it, the losses encode their targets with it, the importer of
 the authors' checkpoints and export read the same convention from it.
 
-Two conventions for where a cell sits in the input crop:
+Three conventions for where a cell sits in the input crop (a row of
+`CELL_OFFSET` each):
 
 - `"centre"` (ours, DESIGN.md): the centre of cell j is input pixel
   `x_in = (j + 0.5) * W / w - 0.5`, so the centres of pixels and cells line
@@ -13,6 +14,11 @@ Two conventions for where a cell sits in the input crop:
 - `"authors"` (their released models, reference/authors-code.md section 1):
   cell j maps to `j * W / w` and bin d to `(d / D - 0.5) * range_mm`, kept so
   imported checkpoints predict the same pixels as in PyTorch.
+- `"mmpose"` (MMPose's `IntegralRegressionHead` / `DSNTHead` and its
+  `RegressionLabel` codec): the expectation of `arange(w) / w`, times the
+  input width, so cell j is at `j * W / w`: the authors' pixels in x and y.
+  It has its own name because it is MMPose's, not the authors', and says so
+  in a preset's config; MMPose's integral heads are 2D, so it takes no depth.
 
 The joint losses compare keypoints as fractions of the crop (`normalise`): x
 over the width, y over the height, z over the depth range.
@@ -29,7 +35,10 @@ Example:
 
 from keras import ops
 
-CONVENTIONS = ("centre", "authors")
+# How far in from its index a cell's centre sits, in cells, per convention.
+CELL_OFFSET = {"centre": 0.5, "authors": 0.0, "mmpose": 0.0}
+CONVENTIONS = tuple(CELL_OFFSET)
+_WITH_DEPTH = ("centre", "authors")
 
 
 class KeypointCodec:
@@ -40,7 +49,8 @@ class KeypointCodec:
         heatmap_size: `(h, w)` of the heat maps (None for R1: no cells).
         depth_bins: number of depth bins D (None for 2D).
         depth_range_mm: the bins' span in mm, centred on the root.
-        convention: `"centre"` or `"authors"` (see the module docstring).
+        convention: `"centre"`, `"authors"` or `"mmpose"` (see the module
+            docstring; `"mmpose"` is 2D only).
 
     Keypoints are `(..., 2|3)` `(x, y[, z])`: x, y in input pixels (pixel
     centres at integers), z in mm from the root. Cells are `(..., 2|3)` in
@@ -51,13 +61,17 @@ class KeypointCodec:
                  convention="centre"):
         if convention not in CONVENTIONS:
             raise ValueError(f"`decoding` must be one of {CONVENTIONS}, received {convention!r}.")
+        if depth_bins and convention not in _WITH_DEPTH:
+            raise ValueError(
+                f"`decoding` {convention!r} is 2D only (MMPose's integral heads); a 3D model "
+                f"(depth_bins={depth_bins}) takes one of {_WITH_DEPTH}."
+            )
         self.input_size = tuple(input_size)
         self.heatmap_size = tuple(heatmap_size) if heatmap_size else None
         self.depth_bins = depth_bins
         self.depth_range_mm = float(depth_range_mm)
         self.convention = convention
-        # A cell's centre sits half a cell in from its index under "centre", on it under "authors".
-        self._half = 0.5 if convention == "centre" else 0.0
+        self._half = CELL_OFFSET[convention]
 
     @property
     def dims(self):

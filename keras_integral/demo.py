@@ -14,6 +14,9 @@
 5. Write OUT/README.md (tables and verdict), pck_curves.png (both methods),
    skeletons_i1.png / skeletons_h1.png (predicted skeletons, ground truth thin),
    quantisation.png (one joint's heat maps as their grids) and summary.json.
+6. Run I1 over a short synthetic clip as `keras-integral predict` does
+   (people detected with BlazePose when its file is cached, tracked,
+   smoothed): video.mp4, video.json and video_frames.png (`run_clip`).
 
 The model, ResNet-18 cut after its second stage (stride 8, `resnet18_stride8`)
 with one deconvolution to 16x16 heat maps on 64x64 crops, trained in
@@ -98,7 +101,7 @@ def run_demo(out_dir, num_images=NUM_IMAGES, image_size=128, epochs=EPOCHS, step
     timings = {}
     start = time.perf_counter()
     data_dir = os.path.join(out_dir, "data")
-    print(f"[1/5] Generating {num_images} synthetic images ({image_size}x{image_size}, {DEMO_LEVEL} scenes) "
+    print(f"[1/6] Generating {num_images} synthetic images ({image_size}x{image_size}, {DEMO_LEVEL} scenes) "
           f"in {data_dir}")
     written = synthetic.generate(data_dir, num_images, seed=0, image_size=(image_size, image_size),
                                  level=DEMO_LEVEL, verbose=min(verbose, 1))
@@ -108,7 +111,7 @@ def run_demo(out_dir, num_images=NUM_IMAGES, image_size=128, epochs=EPOCHS, step
     if parallel is None:
         parallel = (os.cpu_count() or 1) >= 2
     recipe = recipes["I1"]
-    print(f"[2/5] Training I1 and H1 {'at once, one core each' if parallel else 'one after the other'}: "
+    print(f"[2/6] Training I1 and H1 {'at once, one core each' if parallel else 'one after the other'}: "
           f"{recipe.backbone}, {recipe.input_size[0]}x{recipe.input_size[1]} crops, heat maps "
           f"{recipe.heatmap_size[0]}x{recipe.heatmap_size[1]}, {epochs} x {steps_per_epoch} steps of "
           f"{recipe.batch_size} -> {os.path.join(out_dir, 'runs')}")
@@ -117,7 +120,7 @@ def run_demo(out_dir, num_images=NUM_IMAGES, image_size=128, epochs=EPOCHS, step
     timings["train_s"] = time.perf_counter() - t
     timings.update({f"train_{m}_s": s for m, s in train_seconds.items()})
 
-    print("[3/5] Evaluating both on the held-out people (flip test)")
+    print("[3/6] Evaluating both on the held-out people (flip test)")
     import keras
 
     from keras_integral.evaluate import evaluate
@@ -141,14 +144,14 @@ def run_demo(out_dir, num_images=NUM_IMAGES, image_size=128, epochs=EPOCHS, step
                     os.path.join(out_dir, f"skeletons_{method.lower()}.png"))
     comparison = compare_methods(predictions["I1"], predictions["H1"], val_records, tuple(recipe.input_size))
 
-    print("[4/5] Pictures: PCK curves, the quantisation of one joint")
+    print("[4/6] Pictures: PCK curves, the quantisation of one joint")
     from keras_integral.evaluate import plot_pck_curves
 
     plot_pck_curves(curves, os.path.join(out_dir, "pck_curves.png"),
                     "Synthetic val: PCK of the box's longer side (flip test)")
     quantisation = plot_quantisation(models, val_records, predictions, os.path.join(out_dir, "quantisation.png"))
 
-    print("[5/5] Exporting I1: SavedModel, TFLite fp32 + int8, ONNX; parity against Keras")
+    print("[5/6] Exporting I1: SavedModel, TFLite fp32 + int8, ONNX; parity against Keras")
     from keras_integral.export import export
     from keras_integral.export import representative_crops
 
@@ -160,6 +163,11 @@ def run_demo(out_dir, num_images=NUM_IMAGES, image_size=128, epochs=EPOCHS, step
     manifest = export(models["I1"], export_dir, quantize=("fp32", "int8"), representative_data=crops,
                       allow_parity_loss=True)
     timings["export_s"] = time.perf_counter() - t
+
+    print("[6/6] In the wild: I1 on a synthetic video clip, people detected, tracked and smoothed")
+    t = time.perf_counter()
+    clip = run_clip(models["I1"], out_dir)
+    timings["clip_s"] = time.perf_counter() - t
     timings["total_s"] = time.perf_counter() - start
 
     summary = {
@@ -172,12 +180,81 @@ def run_demo(out_dir, num_images=NUM_IMAGES, image_size=128, epochs=EPOCHS, step
         "comparison": comparison,
         "quantisation_figure": quantisation,
         "export": {name: a["parity"] for name, a in manifest["artifacts"].items()},
+        "clip": clip,
         "timings_s": {k: round(v, 1) for k, v in timings.items()},
     }
     write_json(os.path.join(out_dir, "summary.json"), summary, indent=2, default=float)
     write_text(os.path.join(out_dir, "README.md"), _report(summary))
     print(_report(summary))
     return summary
+
+
+# === The clip ===
+
+# The clip the demo tracks: two people crossing before a panning camera when the BlazePose detector is in the
+# cache (the demo never downloads), else one person and the whole frame as its box.
+DEMO_CLIPS = {True: dict(kind="crossing", num_frames=36, pan_px=32), False: dict(kind="single", num_frames=36)}
+CLIP_SIZE = (128, 160)
+CLIP_DETECT_EVERY = 4
+CLIP_SHEET_FRAMES = (0, 12, 20, 35)
+
+
+def run_clip(model, out_dir, detector=None):
+    """Renders a short clip, runs `model` over it as `keras-integral predict` does, writes the results.
+
+    Writes `out_dir/clip/` (the clip and its ground truth), `out_dir/video.mp4`
+    (drawn), `out_dir/video.json` (the predict command's JSON) and
+    `out_dir/video_frames.png` (a few drawn frames side by side).
+
+    Args:
+        model: a COCO-skeleton pose model.
+        out_dir: the demo folder.
+        detector: a detector callable, or None: BlazePose if its file is
+            cached (`detection.blazepose.cached_path()`), else the whole frame.
+
+    Returns:
+        dict: the detector used, frames, track ids seen, mean keypoint error
+        against the truth (px, matched by track), and the file names.
+    """
+    import cv2
+
+    from keras_integral.data.synthetic.clips import read_clip_truth
+    from keras_integral.data.synthetic.clips import write_clip
+    from keras_integral.detection import blazepose
+    from keras_integral.detection import detector_from_spec
+    from keras_integral.inference import Predictor
+    from keras_integral.inference import contact_sheet
+    from keras_integral.tracking import PoseTracker
+    from keras_integral.tracking import predict_video
+
+    name = "given"
+    if detector is None and blazepose.cached_path().is_file():
+        detector, name = detector_from_spec(str(blazepose.cached_path())), "BlazePose"
+    settings = DEMO_CLIPS[detector is not None]
+    written = write_clip(os.path.join(out_dir, "clip"), settings["kind"], settings["num_frames"], seed=0,
+                         image_size=CLIP_SIZE, pan_px=settings.get("pan_px", 0), level=DEMO_LEVEL)
+    tracker = PoseTracker(Predictor(model), detector, detect_every=CLIP_DETECT_EVERY)
+    frames, info, kept = predict_video(tracker, written["video"], os.path.join(out_dir, "video.mp4"),
+                                       model.skeleton, keep_frames=CLIP_SHEET_FRAMES)
+    write_json(os.path.join(out_dir, "video.json"), {"input": os.fspath(written["video"]),
+                                                     "skeleton": model.skeleton, "fps": info["fps"],
+                                                     "frames": frames}, indent=1)
+    sheet = contact_sheet([kept[i] for i in sorted(kept)], ncols=len(kept))
+    cv2.imwrite(os.path.join(out_dir, "video_frames.png"), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    truth = read_clip_truth(written["coco_val"])
+    errors = []
+    for frame in frames:
+        for person in frame["people"]:
+            # The nearest true person (a whole-frame run has no ids to match).
+            candidates = [np.linalg.norm(np.asarray(person["keypoints"]) - kp, axis=1)[v > 0].mean()
+                          for kp, v in truth[frame["index"]].values() if (v > 0).sum() >= 3]
+            if candidates:
+                errors.append(min(candidates))
+    return {"detector": name if detector is not None else "none (whole frame)", "kind": settings["kind"],
+            "frames": len(frames), "detect_every": CLIP_DETECT_EVERY,
+            "track_ids": sorted({p["track_id"] for f in frames for p in f["people"]}),
+            "mean_error_px": float(np.mean(errors)) if errors else None,
+            "files": ["video.mp4", "video.json", "video_frames.png", "clip/"]}
 
 
 # === Training ===
@@ -331,6 +408,18 @@ def _softmax(logits):
 # === The report ===
 
 
+def _clip_lines(clip):
+    error = "n/a" if clip["mean_error_px"] is None else f"{clip['mean_error_px']:.2f} px"
+    how = ("no detector (BlazePose not cached; `keras-integral predict ... --detector blazepose` fetches it "
+           "once), the whole frame as the person's box" if clip["detector"].startswith("none") else
+           f"detector {clip['detector']} every {clip['detect_every']} frames, crops following the keypoints in "
+           "between")
+    return (f"In the wild: I1 over a {clip['frames']}-frame synthetic clip ({clip['kind']}), {how}, "
+            f"One Euro smoothing: track ids {clip['track_ids']}, mean keypoint error {error} against the truth. "
+            "Files: video.mp4, video.json, video_frames.png (frames " + ", ".join(map(str, CLIP_SHEET_FRAMES))
+            + "), clip/ (the clip and its ground truth).\n")
+
+
 def _report(summary):
     m, c = summary["metrics"], summary["comparison"]
     t = summary["training"]
@@ -375,5 +464,6 @@ def _report(summary):
     lines += ["", "Files: pck_curves.png, skeletons_i1.png, skeletons_h1.png (prediction in side colours, "
               f"ground truth thin white), {figure}export/ (manifest.json), "
               "runs/<method>/ (model.keras, log.csv, eval/report.json).", "",
+              _clip_lines(summary["clip"]),
               "Timings (s): " + ", ".join(f"{k[:-2]} {v}" for k, v in summary["timings_s"].items()), ""]
     return "\n".join(lines)

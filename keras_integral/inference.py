@@ -164,6 +164,10 @@ class Predictor:
         margin: box enlargement (`transforms.box_to_crop`); `None`: the
             model's `crop_margin` (`model_crop_margin`), the one it was
             trained with.
+        detector: finds the people when `predict` gets no boxes:
+            `detector(image) -> (boxes (n, 4) [x, y, w, h], scores (n,))`
+            (`keras_integral.detection`); `None`: no boxes means the whole
+            image is one person.
 
     Example:
 
@@ -172,7 +176,7 @@ class Predictor:
     >>> out["keypoints"][0, 0]      # (x, y) of joint 0 in image pixels   # doctest: +SKIP
     """
 
-    def __init__(self, model, skeleton=None, flip_test=False, batch_size=32, margin=None):
+    def __init__(self, model, skeleton=None, flip_test=False, batch_size=32, margin=None, detector=None):
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
         self.margin = model_crop_margin(model) if margin is None else transforms.check_crop_margin(margin, "margin")
@@ -181,6 +185,9 @@ class Predictor:
         self.input_size = model_input_size(model)
         self.flip_test = bool(flip_test)
         self.batch_size = int(batch_size)
+        if detector is not None and not callable(detector):
+            raise ValueError(f"detector must be callable: image -> (boxes, scores), got {detector!r:.80}.")
+        self.detector = detector
 
     def predict(self, image, boxes=None):
         """Keypoints of the people in `boxes`, in original image pixels.
@@ -189,8 +196,9 @@ class Predictor:
             image: `(H, W, 3)` uint8 RGB image.
             boxes: `(n, 4)` (or `(4,)`) person boxes `[x, y, width, height]`
                 in image pixels (COCO `bbox`), each enlarged by `margin`; or
-                `None`: one person filling the image, whose crop window is
-                the whole image (not enlarged).
+                `None`: the detector's boxes (their scores in the result's
+                `box_scores`), or without a detector one person filling the
+                image, whose crop window is the whole image (not enlarged).
 
         Returns:
             dict with `keypoints` float32 `(n, joints, 2|3)`: `(x, y)` in
@@ -207,6 +215,11 @@ class Predictor:
         if image.ndim != 3 or image.shape[-1] != 3 or image.dtype.kind not in "uif":
             raise ValueError(f"image must be an (H, W, 3) RGB array (uint8), got shape {image.shape}, {image.dtype}.")
         height, width = image.shape[:2]
+        if boxes is None and self.detector is not None:
+            boxes, box_scores = self.detector(image)
+            return {**self.predict(image, np.asarray(boxes, np.float64).reshape(-1, 4)),
+                    "boxes": np.asarray(boxes, np.float32).reshape(-1, 4),
+                    "box_scores": np.asarray(box_scores, np.float32).reshape(-1)}
         if boxes is None:
             # The image spans [-0.5, W - 0.5] x [-0.5, H - 0.5] (pixel centres at integers).
             centers, sizes = transforms.box_to_crop([[-0.5, -0.5, width, height]], self.input_size, margin=1.0)
@@ -338,6 +351,44 @@ def draw_skeleton(image, keypoints, scores, skeleton, threshold=0.2, thickness=N
         for j in np.flatnonzero(shown):
             joint_colour = colour or SIDE_COLOURS[skeleton.limb_side((j,))]
             cv2.circle(canvas, tuple(map(int, fixed[j])), radius << shift, joint_colour, -1, cv2.LINE_AA, shift)
+    return canvas
+
+
+def track_colour(track_id):
+    """A bright RGB colour per track id (golden-angle hues), the same on every frame."""
+    hue = int((track_id * 137.508) % 180)
+    return tuple(int(c) for c in cv2.cvtColor(np.uint8([[[hue, 200, 255]]]), cv2.COLOR_HSV2RGB)[0, 0])
+
+
+def draw_people(image, people, skeleton, threshold=0.2):
+    """Draws tracked people: each one's skeleton (`draw_skeleton`), box and track id in its track's colour.
+
+    Args:
+        image: `(H, W, 3)` uint8 RGB image.
+        people: list of dicts with `track_id`, `box` `[x, y, w, h]`,
+            `keypoints` `(joints, 2)` and `scores` `(joints,)` in image pixels
+            (a frame of `tracking.PoseTracker.update`).
+        skeleton: joint set (name or `Skeleton`).
+
+    Returns:
+        `(H, W, 3)` uint8 RGB image.
+
+    Example:
+
+    >>> person = {"track_id": 3, "box": [5, 5, 40, 50], "keypoints": np.full((17, 2), 20.0), "scores": None}
+    >>> draw_people(np.zeros((64, 64, 3), np.uint8), [person], "coco").shape
+    (64, 64, 3)
+    """
+    canvas = np.asarray(image)
+    thickness = max(1, round(min(canvas.shape[:2]) / 240))
+    for person in people:
+        canvas = draw_skeleton(canvas, person["keypoints"], person["scores"], skeleton, threshold=threshold)
+        colour = track_colour(person["track_id"])
+        x, y, w, h = (int(round(v)) for v in person["box"])
+        cv2.rectangle(canvas, (x, y), (x + w, y + h), colour, thickness, cv2.LINE_AA)
+        scale = max(0.35, min(canvas.shape[:2]) / 600)
+        cv2.putText(canvas, str(person["track_id"]), (max(x, 0) + 2, max(y, 0) + int(14 * scale / 0.5)),
+                    cv2.FONT_HERSHEY_SIMPLEX, scale, colour, max(1, thickness), cv2.LINE_AA)
     return canvas
 
 

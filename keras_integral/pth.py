@@ -14,13 +14,25 @@ it. Two layouts exist, and both are read here:
   count followed by its bytes. torchvision's 2017 model-zoo files and the
   authors' checkpoints are in this layout.
 
+A third layout, torch's first (a tar archive of `sys_info`, `pickle`,
+`storages`, `tensors`, written before the legacy stream above), is
+recognised and refused with a message naming it. (torchvision's model-zoo
+files of 2017-2020 are legacy streams, read above, not tar archives.)
+
 Unpickling calls whatever global the file names, so the unpickler here
 accepts only the globals a tensor state dict needs, the rule of
-`torch.load(weights_only=True)`: `collections.OrderedDict`, torch's tensor
-rebuild functions, its storage types and dtypes, and a few builtin
-constructors. Each of these resolves to a NumPy stand-in defined below,
-never to torch. Any other global (`os.system`, a class, ...) stops the read
-with `UnsafeCheckpointError` before it is called.
+`torch.load(weights_only=True)`: `collections.OrderedDict` and `Counter`,
+torch's tensor rebuild functions, its storage types and dtypes, and a few
+builtin constructors. Each of these resolves to a NumPy stand-in defined
+below, never to torch. One explicit addition, as `torch.serialization.
+add_safe_globals` would make it: NumPy arrays, their dtypes and scalars
+(`numpy.core.multiarray._reconstruct`, `numpy.ndarray`, `numpy.dtype`,
+`numpy.core.multiarray.scalar`, and their NumPy 2 `numpy._core` names),
+which MMPose checkpoints hold in `meta["dataset_meta"]`; they are rebuilt
+from their bytes by stand-ins here (numeric, bool and string dtypes only),
+never by NumPy's own unpickling. Any other global (`os.system`, a class,
+...) stops the read with `UnsafeCheckpointError`, naming it, before it is
+called.
 
 Example:
 
@@ -35,6 +47,7 @@ import collections
 import os
 import pickle
 import struct
+import tarfile
 import zipfile
 
 import numpy as np
@@ -63,6 +76,18 @@ _STORAGE_DTYPES = {
 
 class UnsafeCheckpointError(ValueError):
     """A `.pth` file names a global outside the tensor state-dict allow-list; nothing of it was run."""
+
+
+class MissingTensorError(ValueError):
+    """A converter needs a tensor the state dict does not have (the message names the first)."""
+
+
+class TensorShapeError(ValueError):
+    """A state dict's tensor has another shape than the layer it maps onto needs (the message names it)."""
+
+
+class UnusedTensorError(ValueError):
+    """A state dict holds a tensor no layer takes, so the conversion would drop part of it (named)."""
 
 
 class _StorageType:
@@ -97,6 +122,67 @@ def _rebuild_tensor(storage, storage_offset, size, stride, *_):
     return _PendingTensor(storage, storage_offset, size, stride)
 
 
+class _NumpyDType:
+    """Stand-in for `numpy.dtype(code, align, copy)` as pickled: a plain dtype code and a byte order."""
+
+    KINDS = "biufcSU"  # no object, void (structured) or datetime dtypes
+
+    def __init__(self, code, align=False, copy=True):
+        dtype = np.dtype(_text(code)) if isinstance(code, (str, bytes)) else None
+        if dtype is None or dtype.kind not in self.KINDS:
+            raise pickle.UnpicklingError(f"numpy dtype {code!r:.40} is not a plain numeric or string dtype")
+        self.dtype = dtype
+
+    def __setstate__(self, state):
+        # (version, byte order, subarray, names, fields, elsize, alignment, flags)
+        order = state[1] if isinstance(state, tuple) and len(state) > 1 else "|"
+        if order not in ("<", ">", "|", "="):
+            raise pickle.UnpicklingError(f"numpy dtype byte order {order!r:.20}")
+        self.dtype = self.dtype.newbyteorder(order) if order != "|" else self.dtype
+
+
+class _NumpyArray:
+    """Stand-in for `numpy.core.multiarray._reconstruct(numpy.ndarray, (0,), b"b")`; its bytes come in
+    `__setstate__` (`(version, shape, dtype, is_fortran, raw bytes)`), as NumPy pickles them."""
+
+    def __init__(self, cls, shape, typecode):
+        if cls is not _NUMPY_NDARRAY:
+            raise pickle.UnpicklingError("numpy _reconstruct of something other than numpy.ndarray")
+        self.array = None
+
+    def __setstate__(self, state):
+        if not isinstance(state, tuple) or len(state) not in (4, 5):
+            raise pickle.UnpicklingError("numpy array state is not (version, shape, dtype, fortran, data)")
+        shape, dtype, fortran, raw = state[-4:]
+        if not isinstance(dtype, _NumpyDType) or not isinstance(raw, (bytes, bytearray)):
+            raise pickle.UnpicklingError("numpy array state without a plain dtype and raw bytes")
+        shape = tuple(int(n) for n in shape)
+        if len(raw) != int(np.prod(shape, dtype=np.int64)) * dtype.dtype.itemsize:
+            raise pickle.UnpicklingError(f"numpy array of shape {shape}: {len(raw)} bytes do not fit")
+        flat = np.frombuffer(bytes(raw), dtype.dtype)
+        self.array = flat.reshape(shape, order="F" if fortran else "C").astype(dtype.dtype.newbyteorder("="))
+
+
+def _numpy_scalar(dtype, raw=b""):
+    if not isinstance(dtype, _NumpyDType) or not isinstance(raw, (bytes, bytearray)):
+        raise pickle.UnpicklingError("numpy scalar without a plain dtype and raw bytes")
+    if len(raw) != dtype.dtype.itemsize:
+        raise pickle.UnpicklingError(f"numpy scalar of {dtype.dtype}: {len(raw)} bytes")
+    return np.frombuffer(bytes(raw), dtype.dtype)[0]
+
+
+# Marks the one class `_reconstruct` may rebuild (an `object()`: nothing can be set on it).
+_NUMPY_NDARRAY = object()
+_NUMPY_GLOBALS = {
+    **{(module, "_reconstruct"): lambda: type("_reconstruct", (_NumpyArray,), {})
+       for module in ("numpy.core.multiarray", "numpy._core.multiarray")},
+    **{(module, "scalar"): lambda: _numpy_scalar
+       for module in ("numpy.core.multiarray", "numpy._core.multiarray")},
+    ("numpy", "ndarray"): lambda: _NUMPY_NDARRAY,
+    ("numpy", "dtype"): lambda: type("dtype", (_NumpyDType,), {}),
+}
+
+
 def _rebuild_parameter(data, *_):
     # A Parameter is its tensor; requires_grad and hooks mean nothing here.
     return data
@@ -106,18 +192,19 @@ def _rebuild_parameter(data, *_):
 # read gets a fresh object, so a pickle that sets attributes on one (BUILD) changes nothing else.
 _ALLOWED_GLOBALS = {
     ("collections", "OrderedDict"): lambda: collections.OrderedDict,
+    ("collections", "Counter"): lambda: collections.Counter,
     ("torch._utils", "_rebuild_tensor"): lambda: lambda *args: _rebuild_tensor(*args),
     ("torch._utils", "_rebuild_tensor_v2"): lambda: lambda *args: _rebuild_tensor(*args),
     ("torch._utils", "_rebuild_parameter"): lambda: lambda *args: _rebuild_parameter(*args),
     ("torch._utils", "_rebuild_parameter_with_state"): lambda: lambda *args: _rebuild_parameter(*args),
     ("builtins", "set"): lambda: set,
-    ("builtins", "frozenset"): lambda: frozenset,
     ("builtins", "complex"): lambda: complex,
     ("builtins", "bytearray"): lambda: bytearray,
     # Protocol-2 pickles (torch's default) write `bytes` as _codecs.encode(text, "latin1").
     ("_codecs", "encode"): lambda: lambda text, encoding="utf-8": str(text).encode(encoding),
     **{(module, name): (lambda dtype=dtype: _StorageType(dtype))
        for name, dtype in _STORAGE_DTYPES.items() for module in ("torch", "torch.cuda")},
+    **_NUMPY_GLOBALS,
 }
 
 
@@ -139,7 +226,8 @@ class _StateDictUnpickler(pickle.Unpickler):
             raise UnsafeCheckpointError(
                 f"{self._source}: refusing to load the global {module}.{name}. A weights file "
                 "holds tensors in plain containers, and only the globals that rebuilds those are "
-                "allowed (the torch.load(weights_only=True) rule); nothing from the file was run."
+                "allowed (the torch.load(weights_only=True) rule, plus NumPy arrays); nothing from "
+                "the file was run."
             )
         return factory()
 
@@ -184,9 +272,10 @@ def load_pth(path):
     try:
         if zipfile.is_zipfile(path):
             return _load_zip(path)
+        _refuse_tar_layout(path)
         with open(path, "rb") as f:
             return _load_legacy(f, path)
-    except UnsafeCheckpointError:
+    except (UnsafeCheckpointError, TarLayoutError):
         raise
     except (pickle.UnpicklingError, EOFError, struct.error, zipfile.BadZipFile, KeyError,
             TypeError, ValueError, IndexError, AttributeError, UnicodeDecodeError) as e:
@@ -227,6 +316,28 @@ def load_state_dict(path):
     return {str(k): v for k, v in state.items()}
 
 
+# torch's first torch.save wrote a tar archive with these members (torch/serialization.py, `legacy_load`).
+TAR_LAYOUT_MEMBERS = ("sys_info", "pickle", "storages", "tensors")
+
+
+class TarLayoutError(ValueError):
+    """A `.pth` in torch's first layout (a tar archive), which this reader does not read."""
+
+
+def _refuse_tar_layout(path):
+    if not tarfile.is_tarfile(path):
+        return
+    with tarfile.open(path) as tar:
+        names = tar.getnames()
+    if "pickle" in names:
+        raise TarLayoutError(
+            f"{path}: a torch.save file in torch's first, tar layout (members {names[:4]}), "
+            "which this reader does not read. Re-save it with torch: "
+            "torch.save(torch.load(path), new_path)."
+        )
+    raise ValueError(f"{path}: a tar archive (members {names[:4]}), not a torch.save file.")
+
+
 def _load_zip(path):
     with zipfile.ZipFile(path) as archive:
         names = archive.namelist()
@@ -262,7 +373,7 @@ def _load_legacy(f, path):
         return _StateDictUnpickler(f, _no_storage, path).load()
 
     if plain_pickle() != LEGACY_MAGIC_NUMBER:
-        raise ValueError("no torch.save magic number: not a .pth file (or the pre-2018 tar layout)")
+        raise ValueError("no torch.save magic number: not a .pth file")
     version = plain_pickle()
     if version != LEGACY_PROTOCOL_VERSION:
         raise ValueError(f"legacy protocol version {version}, expected {LEGACY_PROTOCOL_VERSION}")
@@ -318,8 +429,12 @@ def _materialise(obj):
     """Replaces every `_PendingTensor` in nested containers by its NumPy array."""
     if isinstance(obj, _PendingTensor):
         return _tensor_array(obj)
+    if isinstance(obj, _NumpyArray):
+        if obj.array is None:
+            raise ValueError("a numpy array without its data")
+        return obj.array
     if isinstance(obj, dict):
-        out = type(obj)() if isinstance(obj, collections.OrderedDict) else {}
+        out = type(obj)() if isinstance(obj, (collections.OrderedDict, collections.Counter)) else {}
         for key, value in obj.items():
             out[key] = _materialise(value)
         return out
@@ -356,4 +471,5 @@ def _text(value):
     return value.decode("ascii") if isinstance(value, bytes) else str(value)
 
 
-__all__ = ["PTH_SUFFIXES", "UnsafeCheckpointError", "load_pth", "load_state_dict"]
+__all__ = ["PTH_SUFFIXES", "MissingTensorError", "TarLayoutError", "TensorShapeError", "UnsafeCheckpointError",
+           "UnusedTensorError", "load_pth", "load_state_dict"]

@@ -46,12 +46,21 @@ def test_bad_recipe_is_one_line_error_with_exit_code_2(tmp_path, capsys):
     assert "backbone_depth" in err and str(recipe) in err and "Traceback" not in err
 
 
-def test_zoo_list_and_unpublished_preset(capsys):
+def test_zoo_list_and_an_offline_download(capsys, tmp_path, monkeypatch):
+    import urllib.error
+    import urllib.request
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network (test)")
+
+    monkeypatch.setenv("KERAS_INTEGRAL_HOME", str(tmp_path))
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
     assert cli.main(["zoo", "list"]) == 0
     out = capsys.readouterr().out
-    assert "mpii_resnet50_i1_256_hm64" in out and "model_chall_train_152ft_384x288.pth.tar" in out
-    assert cli.main(["zoo", "download", "mpii_resnet50_i1_256_hm64"]) == 2
-    assert "not yet published" in capsys.readouterr().err
+    assert "coco_resnet50_mmpose_dsnt_256_hm64" in out and "model_chall_train_152ft_384x288.pth.tar" in out
+    assert cli.main(["zoo", "download", "coco_resnet50_mmpose_dsnt_256_hm64"]) == 2
+    err = capsys.readouterr().err
+    assert "https://download.openmmlab.com/" in err and str(tmp_path / "upstream") in err
 
 
 def test_console_script_is_installed():
@@ -96,7 +105,7 @@ def test_predict_with_no_boxes_draws_nothing(model_and_image, tmp_path, capsys):
                             "--out", tmp_path / "drawn.png"], capsys)
     assert code == 0 and "0 people" in out
     assert (cv2.imread(str(tmp_path / "drawn.png")) == cv2.imread(str(image))).all()
-    assert json.loads((tmp_path / "drawn.json").read_text())["people"] == []
+    assert json.loads((tmp_path / "drawn.json").read_text())["frames"] == [{"index": 0, "people": []}]
 
 
 @pytest.mark.parametrize("boxes, words", [

@@ -47,3 +47,12 @@ def test_normalise_is_fractions_of_the_crop_and_the_depth_range():
 def test_unknown_convention_is_refused():
     with pytest.raises(ValueError, match="decoding"):
         KeypointCodec((64, 64), (16, 16), convention="corner")
+
+
+def test_mmpose_convention_is_the_expectation_of_arange_over_w_times_the_input_size():
+    # MMPose: x = sum(p * arange(w) / w) * W, so cell j -> j * W / w; its integral heads are 2D only.
+    codec = KeypointCodec((256, 192), (64, 48), convention="mmpose")
+    cells = np.array([[[0.0, 0.0], [10.0, 20.0]]], "float32")
+    np.testing.assert_allclose(np.asarray(codec.decode(cells)), [[[0.0, 0.0], [40.0, 80.0]]], atol=1e-4)
+    with pytest.raises(ValueError, match="2D only"):
+        KeypointCodec((64, 64), (16, 16), depth_bins=8, convention="mmpose")

@@ -17,6 +17,7 @@ import pytest
 
 import keras_integral
 from keras_integral.zoo import convert_official
+from keras_integral.zoo import registry
 from tests.torch_resnet import BasicBlock
 from tests.torch_resnet import Bottleneck
 from tests.torch_resnet import Module
@@ -26,6 +27,7 @@ from tests.torch_resnet import nn
 from tests.torch_resnet import randomise
 from tests.torch_resnet import torch
 
+AUTHORS_PRESET = "chall_resnet152_authors_train_384x288_hm96"
 MEAN = np.array([123.675, 116.28, 103.53], "float32")
 STD = np.array([58.395, 57.12, 57.375], "float32")
 
@@ -132,7 +134,14 @@ def test_converted_checkpoint_predicts_what_their_network_predicts(case, tmp_pat
                checkpoint, _use_new_zipfile_serialization=False)
     assert all(k.startswith("module.") for k in net.state_dict())
 
-    out = convert_official.convert(checkpoint, tmp_path / "preset", input_size=(h, w), skeleton=skeleton)
+    if case == "resnet18":  # through the registry, as `keras-integral zoo convert FILE --like NAME` does
+        entry = registry._registry()["presets"][AUTHORS_PRESET]
+        monkeypatch.setitem(entry, "source", {**entry["source"], "convert": {
+            "input_size": [h, w], "skeleton": skeleton, "depth_range_mm": 2000.0}})
+        out, _, note = registry.convert_file(checkpoint, tmp_path / "preset", like=AUTHORS_PRESET)
+        assert "publisher gives no hash" in note
+    else:
+        out = convert_official.convert(checkpoint, tmp_path / "preset", input_size=(h, w), skeleton=skeleton)
     model = keras_integral.from_preset(out)
 
     images = np.random.default_rng(1).uniform(0, 255, (2, h, w, 3)).astype("float32")
@@ -148,7 +157,7 @@ def test_converted_checkpoint_predicts_what_their_network_predicts(case, tmp_pat
     np.testing.assert_allclose(ours, theirs, atol=1e-4)
 
     metadata = json.loads((out / "metadata.json").read_text())
-    assert hashlib.sha256(checkpoint.read_bytes()).hexdigest() in metadata["source"]
+    assert hashlib.sha256(checkpoint.read_bytes()).hexdigest() == metadata["upstream_sha256"]
     assert metadata["skeleton"] == skeleton and metadata["decoding"] == "authors"
     assert metadata["depth_bins"] == depth and metadata["backbone"] == case
     assert "Microsoft" in metadata["licence"]

@@ -68,3 +68,22 @@ def test_the_cli_runs_the_demo_schedule_by_default():
     assert (args.num_images, args.epochs, args.steps_per_epoch) == (4000, 10, 400)
     assert (demo.NUM_IMAGES, demo.EPOCHS, demo.STEPS_PER_EPOCH) == (4000, 10, 400)
     assert not args.sequential and demo.demo_recipe("I1", 10, 400).batch_size == 16
+
+
+def test_the_demo_clip_writes_video_json_and_picture(tmp_path):
+    import json
+
+    from keras_integral.demo import CLIP_SHEET_FRAMES
+    from keras_integral.demo import run_clip
+    from keras_integral.models import IntegralPoseModel
+    from keras_integral.video import count_frames
+
+    model = IntegralPoseModel(backbone="resnet18", method="I1", skeleton="coco", input_size=(64, 64))
+    clip = run_clip(model, tmp_path, detector=lambda image: ([[40, 10, 60, 110]], [0.9]))
+    assert clip["frames"] == 36 and clip["kind"] == "crossing" and clip["detector"] == "given"
+    assert count_frames(tmp_path / "video.mp4") == 36
+    assert len(json.loads((tmp_path / "video.json").read_text())["frames"]) == 36
+    import cv2
+
+    sheet = cv2.imread(str(tmp_path / "video_frames.png"))
+    assert sheet.shape == (128, 160 * len(CLIP_SHEET_FRAMES), 3)

@@ -202,3 +202,23 @@ def test_model_ending_in_integral_converts_to_tflite_builtins_and_onnx(rng, tmp_
     got = session.run(None, {session.get_inputs()[0].name: x})
     for a, b in zip(got, expected):
         np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+def test_debias_is_gu_et_al_as_mmpose_computes_it(rng, tmp_path):
+    # MMPose's IntegralRegressionHead(debias=True): on x / w, C / (C - 1) * (x / w - 1 / (2C)),
+    # C = sum(exp(raw logits)); the layer sees the logits times beta (the model's integral_scale).
+    raw = (rng.normal(scale=0.5, size=(2, 6, 7, 3)) - 2.0).astype("float32")  # C about 6: a large correction
+    beta = 10.0
+    layer = IntegralRegression2D(debias=True, logit_scale=beta)
+    out = run_layer_test(layer, raw * beta, (2, 3, 2), tmp_path)
+    c = np.exp(raw.astype(np.float64)).sum(axis=(1, 2))[..., None]  # (b, k, 1)
+    plain = numpy_integral(raw * beta) / np.array([7, 6])
+    expected = c / (c - 1) * (plain - 1 / (2 * c)) * np.array([7, 6])
+    np.testing.assert_allclose(out, expected, atol=1e-4)
+    assert np.abs(expected - plain * np.array([7, 6])).mean() > 0.1  # the case is one where debias matters
+    # Where MMPose's C overflows float32 (its result NaN), the limit: the plain integral.
+    huge = np.zeros((1, 4, 4, 1), "float32")
+    huge[0, 1, 2, 0] = 200.0
+    np.testing.assert_allclose(IntegralRegression2D(debias=True)(huge).numpy(), [[[2.0, 1.0]]], atol=1e-5)
+    with pytest.raises(ValueError, match="logit_scale"):
+        IntegralRegression2D(debias=True, logit_scale=0.0)

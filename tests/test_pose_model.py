@@ -199,6 +199,8 @@ def test_integral_scale_multiplies_the_logits_of_the_integral_only(method, scale
     (dict(crop_margin=float("nan")), "`crop_margin` must be a finite number > 0"),
     (dict(crop_margin="1.25"), "`crop_margin` must be a finite number > 0"),
     (dict(crop_margin=True), "`crop_margin` must be a finite number > 0"),
+    (dict(method="H1", debias=True), "`debias=True` is for 2D integral methods"),
+    (dict(decoding="mmpose", depth_bins=8, skeleton="h36m"), "2D only"),
 ])
 def test_wrong_arguments_name_the_allowed_values(kwargs, message):
     config = dict(backbone="resnet18", method="I1", skeleton="coco", input_size=SIZE) | kwargs

@@ -134,3 +134,60 @@ def test_truncated_storage_is_refused(tmp_path):
     legacy.write_bytes(legacy.read_bytes()[:-8])
     with pytest.raises(ValueError, match="truncated"):
         pth.load_pth(legacy)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_numpy_arrays_and_counters_in_a_checkpoint_are_rebuilt_without_numpy_unpickling(layout, tmp_path):
+    # MMPose's `meta["dataset_meta"]` holds NumPy arrays (colours, sigmas); mmengine's meta a Counter.
+    meta = {"dataset_meta": {"sigmas": np.array([0.026, 0.025], np.float32),
+                             "keypoint_colors": np.array([[51, 153, 255], [0, 255, 0]], np.uint8),
+                             "fortran": np.asfortranarray(np.arange(6, dtype=np.int64).reshape(2, 3)),
+                             "big_endian": np.arange(3, dtype=">f8"),
+                             "names": np.array(["nose", "left_eye"]),
+                             "seed": np.int64(7), "scale": np.float32(0.5)},
+            "counts": collections.Counter({"a": 2})}
+    path = save({"meta": meta, "state_dict": {"w": torch.ones(2)}}, tmp_path / "mmpose.pth", layout)
+    ours = pth.load_pth(path)["meta"]
+    theirs = torch.load(path, weights_only=False)["meta"]
+    for key, value in theirs["dataset_meta"].items():
+        got = ours["dataset_meta"][key]
+        assert type(got) is type(value) or isinstance(got, np.generic), key
+        np.testing.assert_array_equal(got, value, err_msg=key)
+        assert np.asarray(got).dtype == np.asarray(value).dtype.newbyteorder("="), key
+    assert ours["counts"] == collections.Counter({"a": 2}) and type(ours["counts"]) is collections.Counter
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_object_arrays_and_other_numpy_globals_are_refused(layout, tmp_path):
+    marker = tmp_path / "ran"
+    path = save({"meta": {"a": np.array([1, "x"], dtype=object)}}, tmp_path / "object.pth", layout)
+    with pytest.raises(ValueError, match="not a plain numeric or string dtype"):
+        pth.load_pth(path)
+    # A NumPy function that is not an array rebuild is refused by name, and does not run.
+    hostile = {"meta": {"x": np.zeros(2)}, "w": RunsCode(np.save, str(marker), np.zeros(1))}
+    with pytest.raises(pth.UnsafeCheckpointError, match="global numpy.save"):
+        pth.load_pth(save(hostile, tmp_path / "hostile.pth", layout))
+    assert not marker.with_suffix(".npy").exists()
+
+
+def test_torch_tar_layout_is_named_and_refused(tmp_path):
+    import io
+    import tarfile
+
+    path = tmp_path / "resnet_2017.pth"
+    with tarfile.open(path, "w") as tar:
+        for name in pth.TAR_LAYOUT_MEMBERS:
+            info = tarfile.TarInfo(name)
+            info.size = 4
+            tar.addfile(info, io.BytesIO(b"\x80\x02N."))
+    with pytest.raises(pth.TarLayoutError, match=r"torch's first, tar layout \(members \['sys_info'"):
+        pth.load_pth(path)
+
+
+def test_what_torch_refuses_is_refused(tmp_path):
+    # torch.load(weights_only=True) has no builtins.frozenset in its allow-list; neither do we.
+    path = save({"w": torch.ones(1), "tags": frozenset({1})}, tmp_path / "frozen.pth", "zip")
+    with pytest.raises(Exception, match="frozenset"):
+        torch.load(path, weights_only=True)
+    with pytest.raises(pth.UnsafeCheckpointError, match="global builtins.frozenset"):
+        pth.load_pth(path)

@@ -22,8 +22,6 @@ import pytest
 import keras_integral
 from keras_integral import download
 from keras_integral import skeletons
-from keras_integral.methods import METHODS_2D
-from keras_integral.methods import METHODS_3D
 from keras_integral.models import IntegralPoseModel
 from keras_integral.zoo import ChecksumMismatchError
 from keras_integral.zoo import PresetUnavailableError
@@ -275,58 +273,44 @@ def test_unreachable_urls_say_so(tmp_path, cache):
 
 
 def test_unknown_name_lists_the_known_names():
-    known = list(REGISTRY["presets"]) + list(REGISTRY["official_checkpoints"])
+    known = list(REGISTRY["presets"])
     with pytest.raises(ValueError) as info:
-        keras_integral.from_preset("mpi_resnet50_i1_256_hm64")
+        keras_integral.from_preset("coco_resnet50_mmpose_dnst_256_hm64")
     for name in known:
         assert name in str(info.value)
-    assert "Did you mean 'mpii_resnet50_i1_256_hm64'" in str(info.value)
+    assert "Did you mean 'coco_resnet50_mmpose_dsnt_256_hm64'" in str(info.value)
 
 
-@pytest.mark.parametrize("name", [n for n, e in REGISTRY["presets"].items() if not e["sha256"]])
-def test_unpublished_presets_raise_with_their_url(name, monkeypatch):
-    def offline(*args, **kwargs):
-        raise AssertionError("an unpublished preset must not touch the network")
-
-    monkeypatch.setattr(urllib.request, "urlopen", offline)
-    with pytest.raises(PresetUnavailableError, match="not yet published") as info:
-        keras_integral.from_preset(name)
-    assert REGISTRY["presets"][name]["url"] in str(info.value)
-
-
-@pytest.mark.parametrize("name", list(REGISTRY["official_checkpoints"]))
-def test_official_checkpoints_point_to_convert(name):
-    entry = registry.info(name)
-    assert entry["kind"] == "official checkpoint"
-    assert entry["url"].startswith("https://www.dropbox.com/") and name in entry["url"]
-    with pytest.raises(PresetUnavailableError, match="keras-integral zoo convert"):
-        registry.download(name)
-
-
-def test_registry_entries_are_consistent_and_claim_no_metrics():
-    from keras_integral.recipes import load_recipe
-
-    recipes = Path(__file__).resolve().parents[1] / "recipes" / "paper"
+def test_every_registry_entry_names_a_real_upstream_source_and_claims_nothing_measured_here():
     for name, entry in REGISTRY["presets"].items():
-        # A preset is named after the recipe that trains it, and agrees with it.
-        recipe = load_recipe(recipes / f"{name}.yaml")
-        assert (recipe.method, recipe.backbone, recipe.dataset) == (entry["method"], entry["backbone"],
-                                                                   entry["dataset"]), name
-        assert (list(recipe.input_size), recipe.depth_bins) == (entry["input_size"], entry["depth_bins"]), name
-        assert entry["url"].startswith("https://") and entry["url"].endswith(f"/{name}.tar.gz")
+        source = entry["source"]
+        assert source["format"] in registry.CONVERTERS, name
+        assert source["url"].startswith("https://") and "keras-integral/releases" not in source["url"], name
+        file_name = registry.upstream_file_name(source["url"])
+        if source["format"] == "mmpose":
+            # MMPose's publish_model.py names the file <stem>-<first 8 hex digits of its SHA-256>_<date>.pth.
+            assert re.fullmatch(r".+-([0-9a-f]{8})_\d{8}\.pth", file_name).group(1) == source["sha256_prefix"]
+            assert source["url"].startswith("https://download.openmmlab.com/mmpose/v1/"), name
+            assert "mmpose" in name and any(v in name for v in ("ipr", "dsnt", "debias")), name
+        else:
+            assert source["sha256_prefix"] is None and source["hash_note"], name
+            assert source["url"].startswith("https://www.dropbox.com/") and source["url"].endswith("?dl=1")
+        assert entry["licence"] and entry["description"], name
+        assert entry["reported"]["value"] is not None and "not measured here" in entry["reported"]["protocol"]
         skeletons.get(entry["skeleton"])
-        assert entry["method"] in (METHODS_3D if entry["depth_bins"] else METHODS_2D), name
-        if entry["sha256"] is None:
-            assert entry["status"] == "not yet published"
-            for metric in entry["metrics"].values():
-                assert metric["value"] is None and metric["note"], name
-        for metric in entry["metrics"].values():
-            assert metric["value"] is None or metric["command"], name
     rows = keras_integral.zoo.list_presets()
-    assert [r["name"] for r in rows] == list(REGISTRY["presets"]) + list(REGISTRY["official_checkpoints"])
-    info = keras_integral.zoo.info("mpii_resnet50_i1_256_hm64")
-    assert info["url"] == REGISTRY["presets"]["mpii_resnet50_i1_256_hm64"]["url"]
-    assert info["cached_at"] is None
+    assert [r["name"] for r in rows] == list(REGISTRY["presets"])
+    assert not any(r["cached"] for r in rows)
+    info = keras_integral.zoo.info("coco_resnet50_mmpose_ipr_256_hm64")
+    assert info["source"]["url"] in info["source"]["url"] and info["cached_at"] is None
+    assert info["upstream_path"].endswith("/upstream/ipr_res50_8xb64-210e_coco-256x256-a3898a33_20220913.pth")
+
+
+def test_the_recipes_of_the_withdrawn_placeholders_stay():
+    recipes = Path(__file__).resolve().parents[1] / "recipes" / "paper"
+    for name in ("mpii_resnet50_i1_256_hm64", "mpii_resnet18_i1_256_hm32", "coco_resnet101_i1_256_hm64",
+                 "h36m_resnet50_istar_strategy2"):
+        assert (recipes / f"{name}.yaml").is_file() and name not in REGISTRY["presets"]
 
 
 @pytest.mark.parametrize("change, message", [

@@ -91,6 +91,23 @@ class IntegralRegression2D(_IntegralLayer):
     each joint's map, `x = Σ_j j·p_x(j)`, `y = Σ_i i·p_y(i)` where `p_x`,
     `p_y` are the column and row marginals of `p`.
 
+    With `debias=True`, Gu et al.'s correction as MMPose's
+    `IntegralRegressionHead(debias=True)` computes it: the softmax spreads
+    mass `1 / C` on every cell, `C = Σ exp(H_k / logit_scale)` (MMPose sums
+    the exponentials of the head's logits before its softmax factor beta),
+    and that uniform part pulls the expectation to the map's centre; on
+    MMPose's normalised `x / w` the correction is
+    `C / (C - 1) · (x / w - 1 / (2C))`, here in cells:
+    `x <- (x - w / (2C)) / (1 - 1 / C)` (and `y` with `h`). `1 / C` comes
+    from a log-sum-exp, so where MMPose's `C` overflows float32 (a NaN there)
+    the result is the limit, the uncorrected `x`.
+
+    Args:
+        debias: apply Gu et al.'s correction. Defaults to `False`.
+        logit_scale: the factor the logits were multiplied by before this
+            layer (the model's `integral_scale`, MMPose's beta); only read
+            with `debias`. Defaults to `1.0`.
+
     Input shape:
         `(batch, h, w, joints)` heat-map logits (any float dtype).
 
@@ -106,20 +123,39 @@ class IntegralRegression2D(_IntegralLayer):
     >>> IntegralRegression2D()(logits).numpy().tolist()
     [[[3.0, 2.0]]]
 
-    Reference: Sun et al., Integral Human Pose Regression, ECCV 2018, Eq. 2-4.
+    Reference: Sun et al., Integral Human Pose Regression, ECCV 2018, Eq. 2-4;
+    Gu et al., Removing the Bias of Integral Pose Regression, ICCV 2021.
     """
 
     RANK, LAYOUT = 4, "(batch, h, w, joints)"
+
+    def __init__(self, debias=False, logit_scale=1.0, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(debias, bool):
+            raise ValueError(f"`debias` must be True or False, received {debias!r}.")
+        if isinstance(logit_scale, bool) or not isinstance(logit_scale, (int, float)) or not logit_scale > 0:
+            raise ValueError(f"`logit_scale` must be a number > 0, received {logit_scale!r}.")
+        self.debias = debias
+        self.logit_scale = float(logit_scale)
 
     def call(self, heatmaps):
         _check_input_shape(self, heatmaps.shape, self.RANK, self.LAYOUT)
         probs = _volume_softmax(heatmaps)  # (batch, joints, h, w)
         x = _expected_index(ops.sum(probs, axis=2), axis=-1)
         y = _expected_index(ops.sum(probs, axis=3), axis=-1)
+        if self.debias:
+            h, w, joints = heatmaps.shape[1:]
+            flat = ops.reshape(ops.transpose(ops.cast(heatmaps, "float32"), (0, 3, 1, 2)), (-1, joints, h * w))
+            inverse_c = ops.exp(-ops.logsumexp(flat / self.logit_scale, axis=-1))  # 1 / C, (batch, joints)
+            x = (x - 0.5 * w * inverse_c) / (1.0 - inverse_c)
+            y = (y - 0.5 * h * inverse_c) / (1.0 - inverse_c)
         return ops.stack([x, y], axis=-1)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], input_shape[-1], 2)
+
+    def get_config(self):
+        return {**super().get_config(), "debias": self.debias, "logit_scale": self.logit_scale}
 
 
 @keras.saving.register_keras_serializable(package="keras_integral")

@@ -98,9 +98,10 @@ class IntegralPoseModel(MultiWorkerFitMixin, keras.Model):
             Keras Applications' for the MobileNets), a local torchvision
             `.pth` state dict (ResNets) or a `.weights.h5` file.
         head_filters: channels of the deconvolution layers (256 in the paper).
-        decoding: `"centre"` (cell centres, DESIGN.md) or `"authors"` (the
+        decoding: `"centre"` (cell centres, DESIGN.md), `"authors"` (the
             index x stride convention of the authors' released models, kept
-            so imported checkpoints predict the same pixels as in PyTorch).
+            so imported checkpoints predict the same pixels as in PyTorch)
+            or `"mmpose"` (MMPose's, the same in x and y; 2D only; codec.py).
         integral_scale: float > 0. Integral methods: the head's logits are
             multiplied by it before the softmax of the integral (an inverse
             temperature; 1 is the paper's Eq. 2). The H1 loss of I1's first
@@ -115,6 +116,9 @@ class IntegralPoseModel(MultiWorkerFitMixin, keras.Model):
             evaluation, `inference.Predictor` and export crop with it, and
             presets and export manifests carry it. A config without it (older
             presets) loads with the default.
+        debias: bool. 2D integral methods: Gu et al.'s debiased integral as
+            MMPose computes it (`IntegralRegression2D(debias=True)`), for
+            MMPose's debias-IPR models. Defaults to `False`.
         name: model name.
 
     Call outputs (dict):
@@ -156,6 +160,7 @@ class IntegralPoseModel(MultiWorkerFitMixin, keras.Model):
         decoding="centre",
         integral_scale=1.0,
         crop_margin=CROP_MARGIN,
+        debias=False,
         name=None,
         **kwargs,
     ):
@@ -177,6 +182,9 @@ class IntegralPoseModel(MultiWorkerFitMixin, keras.Model):
             raise ValueError(f"`decoding` must be one of {CONVENTIONS}, received {decoding!r}.")
         if phase not in (1, 2):
             raise ValueError(f"`phase` must be 1 or 2, received {phase!r}.")
+        if debias and (is_3d or method_row.decoder != "integral"):
+            raise ValueError(f"`debias=True` is for 2D integral methods; received method={method!r}, "
+                             f"depth_bins={depth_bins!r}.")
         if isinstance(integral_scale, bool) or not isinstance(integral_scale, (int, float)) or not integral_scale > 0:
             raise ValueError(f"`integral_scale` must be a number > 0, received {integral_scale!r}.")
         if (isinstance(depth_range_mm, bool) or not isinstance(depth_range_mm, numbers.Real)
@@ -228,7 +236,7 @@ class IntegralPoseModel(MultiWorkerFitMixin, keras.Model):
                     maps = keras.layers.Reshape(
                         (*heatmap_size, depth_bins, joints), name=f"volume_{i}"
                     )(maps)
-                stage = self._decode(maps, method_row, codec, two_step, i, float(integral_scale))
+                stage = self._decode(maps, method_row, codec, two_step, i, float(integral_scale), bool(debias))
                 prefix = "" if i == last else self._stage_prefix(i)
                 outputs.update({prefix + key: value for key, value in stage.items()})
         backbone_name = backbone if isinstance(backbone, str) else backbone.name
@@ -252,6 +260,7 @@ class IntegralPoseModel(MultiWorkerFitMixin, keras.Model):
         self.decoding = decoding
         self.integral_scale = float(integral_scale)
         self.crop_margin = crop_margin
+        self.debias = bool(debias)
         self.codec = codec
         self._pose_loss = PoseLoss(method_row, codec, joint_loss, two_step)
 
@@ -304,7 +313,7 @@ class IntegralPoseModel(MultiWorkerFitMixin, keras.Model):
         return f"stage{i}_"
 
     @staticmethod
-    def _decode(maps, method, codec, two_step, i, integral_scale=1.0):
+    def _decode(maps, method, codec, two_step, i, integral_scale=1.0, debias=False):
         """Heat maps of one stage -> dict of keypoints, scores and the loss inputs.
 
         `maps`: `(batch, h, w, joints)`, or the volume `(batch, h, w, depth, joints)` in 3D.
@@ -325,8 +334,10 @@ class IntegralPoseModel(MultiWorkerFitMixin, keras.Model):
                 cells = ops.concatenate([argmax(mx), argmax(my), argmax(mz)], axis=-1)
         else:
             if integral:
-                integral_layer = IntegralRegression3D if codec.depth_bins else IntegralRegression2D
-                cells = integral_layer(name=f"integral_{i}")(logits)
+                if codec.depth_bins:
+                    cells = IntegralRegression3D(name=f"integral_{i}")(logits)
+                else:
+                    cells = IntegralRegression2D(debias, integral_scale, name=f"integral_{i}")(logits)
             else:
                 cells = HeatmapArgmax(name=f"argmax_{i}")(maps)
             if method.outputs_heatmaps:
@@ -459,6 +470,7 @@ class IntegralPoseModel(MultiWorkerFitMixin, keras.Model):
             "decoding": self.decoding,
             "integral_scale": self.integral_scale,
             "crop_margin": self.crop_margin,
+            "debias": self.debias,
             "name": self.name,
         }
 

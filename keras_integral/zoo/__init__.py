@@ -2,8 +2,10 @@
 
 | file | what |
 |---|---|
-| `preset.py` | `save_preset`, `load_preset`, `pack_preset`, `from_preset` |
-| `registry.py`, `presets.json` | preset names, URLs, metrics; `list_presets`, `info`, `download` |
+| `load.py` | `from_preset`: a registry name, a preset folder or a URL -> the model |
+| `preset.py` | `save_preset`, `load_preset`, `pack_preset` |
+| `registry.py`, `presets.json` | names, upstream sources, licences, reported metrics; `download` converts |
+| `convert_mmpose.py` | MMPose's integral-regression checkpoints -> a preset |
 | `convert_official.py` | the authors' PyTorch checkpoints -> a preset |
 
 The zoo imports the models, never the other way. What both use lives
@@ -14,7 +16,7 @@ checkpoints -> `ResNetBackbone` (`models/backbones/torchvision.py`).
 
 The CLI (`keras-integral zoo list | download | info | convert`) calls
 `registry.list_presets()`, `registry.download(name)`, `registry.info(name)`
-and `convert_official.convert(path, out_dir)`.
+and `registry.convert_file(path, out_dir, like)`.
 
 Example:
 
@@ -27,7 +29,7 @@ from keras_integral.download import ChecksumMismatchError  # noqa: F401
 from keras_integral.download import PresetUnavailableError  # noqa: F401
 from keras_integral.download import UnsafeArchiveError  # noqa: F401
 from keras_integral.download import WeightsUnavailableError  # noqa: F401
-from keras_integral.zoo.preset import from_preset  # noqa: F401
+from keras_integral.zoo.load import from_preset  # noqa: F401
 from keras_integral.zoo.preset import load_preset  # noqa: F401
 from keras_integral.zoo.preset import pack_preset  # noqa: F401
 from keras_integral.zoo.preset import save_preset  # noqa: F401

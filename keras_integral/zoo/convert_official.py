@@ -202,7 +202,7 @@ def build_model(state, **config):
 
     def take(key):
         if key not in state:
-            raise ValueError(f"The checkpoint has no {key!r}, needed by the model's {kwargs['backbone']}.")
+            raise pth.MissingTensorError(f"The checkpoint has no {key!r}, needed by the model's {kwargs['backbone']}.")
         used.add(key)
         return state[key]
 
@@ -222,12 +222,12 @@ def build_model(state, **config):
     head.final_conv.set_weights([kernel[order].transpose(2, 3, 1, 0), bias[order]])
     unused = sorted(k for k in state if k not in used and not k.endswith("num_batches_tracked"))
     if unused:
-        raise ValueError(f"The checkpoint has tensors this importer does not map: {unused[:10]}.")
+        raise pth.UnusedTensorError(f"The checkpoint has tensors this importer does not map: {unused[:10]}.")
     return model
 
 
 def convert(path, out_dir, input_size=(384, 288), skeleton="h36m18", depth_range_mm=2000.0,
-            overwrite=False):
+            metadata=None, overwrite=False):
     """Converts an authors' checkpoint into a preset folder (`keras-integral zoo convert`).
 
     Args:
@@ -238,6 +238,8 @@ def convert(path, out_dir, input_size=(384, 288), skeleton="h36m18", depth_range
             `(256, 256)`.
         skeleton: `"h36m18"` (their 18 joints) or `"h36m"`.
         depth_range_mm: their `rect_3d_width` (2000).
+        metadata: extra preset metadata (the registry's `description`,
+            `source`, `reported`, ...), over the defaults below.
         overwrite: replace an existing `out_dir`.
 
     Returns:
@@ -251,9 +253,10 @@ def convert(path, out_dir, input_size=(384, 288), skeleton="h36m18", depth_range
     state, extra = load_checkpoint(path)
     model = build_model(state, input_size=input_size, skeleton=skeleton, depth_range_mm=depth_range_mm)
     name = Path(path).name
-    metadata = {
+    digest = sha256_file(path)
+    full = {
         "description": f"The authors' checkpoint {name}, converted from PyTorch.",
-        "source": f"{name} (sha256 {sha256_file(path)}, epoch {extra.get('epoch')}) from "
+        "source": f"{name} (sha256 {digest}, epoch {extra.get('epoch')}) from "
                   "github.com/JimmySuen/integral-human-pose, converted by "
                   "keras_integral.zoo.convert_official",
         "licence": AUTHORS_LICENCE,
@@ -266,5 +269,7 @@ def convert(path, out_dir, input_size=(384, 288), skeleton="h36m18", depth_range
                            "z / depth_range_mm x box width is depth in image pixels",
         },
         "metrics": {},
+        **(metadata or {}),
+        "upstream_sha256": digest,
     }
-    return save_preset(model, out_dir, metadata, overwrite=overwrite)
+    return save_preset(model, out_dir, full, overwrite=overwrite)

@@ -7,9 +7,9 @@ A preset folder holds (the keras-hub layout):
     metadata.json      skeleton, input size, metrics with the command that measured
                        them, source, licence, `weights_sha256` and `config_sha256`
 
-`from_preset` takes a registry name, a preset folder, or an `https://` /
-`file://` URL of a `.tar.gz` made by `pack_preset`; downloads go through the
-cache of `keras_integral/download.py`. Loading checks the weights against `weights_sha256`
+`from_preset` (`zoo/load.py`) takes a registry name, a preset folder, or an
+`https://` / `file://` URL of a `.tar.gz` made by `pack_preset`; downloads go
+through the cache of `keras_integral/download.py`. Loading checks the weights against `weights_sha256`
 (and the config against `config_sha256`, which presets saved before it
 lack), deserialises the config in Keras safe mode, and refuses a weights file
 whose variables are not exactly the model's (count and shapes, one to one).
@@ -40,7 +40,6 @@ from keras_integral import download
 from keras_integral import models  # noqa: F401  (registers the serialisable classes)
 from keras_integral.files import write_json
 from keras_integral.version import __version__
-from keras_integral.zoo import registry
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
@@ -48,7 +47,7 @@ METADATA_FILE = "metadata.json"
 # Copied from the model's get_config into metadata.json, so a preset can be
 # understood (and listed) without building the model.
 MODEL_FIELDS = ("method", "backbone", "skeleton", "input_size", "heatmap_size", "depth_bins",
-                "two_step", "depth_range_mm", "decoding", "crop_margin")
+                "two_step", "depth_range_mm", "decoding", "crop_margin", "integral_scale", "debias")
 REQUIRED_METADATA = ("source", "licence")
 
 
@@ -301,47 +300,3 @@ def pack_preset(preset_dir, archive=None, verbose=True):
     if verbose:
         print(f"{digest}  {archive}")
     return archive, digest
-
-
-def from_preset(preset, sha256=None, progress=True):
-    """Loads a model from a registry name, a preset folder, or a URL of a packed preset.
-
-    Args:
-        preset: one of
-            - a registry name (`keras_integral.zoo.list_presets()`), e.g.
-              `"mpii_resnet50_i1_256_hm64"`;
-            - a preset folder on disk (see `save_preset`);
-            - a local `.tar.gz` made by `pack_preset`;
-            - an `https://` or `file://` URL of such a `.tar.gz`.
-        sha256: expected SHA-256 of the archive (URL or `.tar.gz`), or of
-            `model.weights.h5` (folder). Registry entries carry their own.
-        progress: show a download progress bar.
-
-    Returns:
-        The `keras.Model` with its weights.
-
-    Raises:
-        ValueError: `preset` is none of the above (the message lists the
-            registry names).
-        PresetUnavailableError: a listed preset that is not published yet,
-            or an unreachable URL.
-        ChecksumMismatchError, UnsafeArchiveError: see `download.fetch`.
-
-    Example:
-
-    >>> import numpy as np, keras_integral
-    >>> model = keras_integral.from_preset("file:///presets/i1_resnet18_coco_64x64.tar.gz")  # doctest: +SKIP
-    >>> model.predict(np.zeros((1, 64, 64, 3), "uint8"))["keypoints"].shape  # doctest: +SKIP
-    (1, 17, 2)
-    """
-    text = os.fspath(preset)
-    if text.startswith(download.URL_SCHEMES):
-        return load_preset(download.fetch(text, sha256=sha256, progress=progress))
-    if os.path.isdir(text):
-        return load_preset(text, sha256=sha256)
-    if os.path.isfile(text) and text.endswith(".tar.gz"):
-        url = Path(text).resolve().as_uri()
-        return load_preset(download.fetch(url, sha256=sha256, progress=progress))
-    if "://" in text:
-        raise ValueError(f"Unsupported URL {text!r}: use one of {download.URL_SCHEMES}.")
-    return load_preset(registry.download(text, sha256=sha256, progress=progress))

@@ -81,7 +81,29 @@ def render_scene(scene):
     >>> out["image"].shape, out["keypoints"].shape
     ((96, 96, 3), (21, 2))
     """
+    image, (person,) = render_people([scene])
+    return {"image": image, **person}
+
+
+def render_people(scenes):
+    """Draws several people before one camera: the first scene's background, style, occluders, blur and noise.
+
+    Every body part of every person is painted back to front by depth, so
+    people occlude each other; each person's visibility is measured against
+    everything drawn. `render_scene` is this with one scene.
+
+    Args:
+        scenes: list of `Scene`s with the same `image_size` (and camera).
+
+    Returns:
+        `(image (height, width, 3) uint8, people)`: per scene a dict with
+        `keypoints` `(21, 2)`, `visibility` `(21,)` and `person_mask` as
+        `render_scene` gives them.
+    """
+    scene = scenes[0]
     height, width = scene.image_size
+    if any(tuple(s.image_size) != tuple(scene.image_size) for s in scenes):
+        raise ValueError("render_people: all scenes must have the same image_size.")
     style = np.random.default_rng(scene.style_seed)
     image = draw_background(style, height, width, difficulty_of(scene.level))
     ids = np.full((height, width), -1, np.int32)  # which primitive was drawn last, per pixel
@@ -89,38 +111,43 @@ def render_scene(scene):
     light /= np.linalg.norm(light)
     canvas = Canvas(image, ids, light)
 
-    primitives, markers = _body_primitives(scene, style)
+    primitives, markers, owner = [], [], []
+    for n, person in enumerate(scenes):
+        person_primitives, person_markers = _body_primitives(person, style)
+        primitives += person_primitives
+        markers.append(person_markers)
+        owner += [n] * len(person_primitives)
     # Painter's algorithm: farthest first; a keypoint's disc right after the body parts it sits on.
     order = sorted(range(len(primitives)), key=lambda i: -primitives[i][0])
     keys = np.array([primitives[i][0] for i in order] + [-np.inf] * len(scene.occluders))
+    owners = np.array([owner[i] for i in order] + [-1] * len(scene.occluders))
     for new_id, i in enumerate(order):
         primitives[i][1](canvas, new_id)
     body_count = len(order)
     for n, (polygon, colour) in enumerate(scene.occluders):
         canvas.polygon(np.asarray(polygon), colour, body_count + n, shade=style.uniform(0.6, 0.9))
 
-    keypoints = project_points(np.stack([scene.points[n] for n in KEYPOINT_NAMES]), scene.camera)
-    visibility = np.zeros(len(KEYPOINT_NAMES), np.int64)
-    for j, (x, y) in enumerate(keypoints):
-        col, row = int(np.floor(x + 0.5)), int(np.floor(y + 0.5))
-        if not (0 <= col < width and 0 <= row < height):
-            continue
-        drawn = ids[row, col]
-        drawn_key = keys[drawn] if drawn >= 0 else _BACKGROUND_KEY
-        visible = markers[j] is not None and drawn_key >= markers[j]
-        visibility[j] = 2 if visible else 1
+    people = []
+    for n, person in enumerate(scenes):
+        keypoints = project_points(np.stack([person.points[k] for k in KEYPOINT_NAMES]), person.camera)
+        visibility = np.zeros(len(KEYPOINT_NAMES), np.int64)
+        for j, (x, y) in enumerate(keypoints):
+            col, row = int(np.floor(x + 0.5)), int(np.floor(y + 0.5))
+            if not (0 <= col < width and 0 <= row < height):
+                continue
+            drawn = ids[row, col]
+            drawn_key = keys[drawn] if drawn >= 0 else _BACKGROUND_KEY
+            visible = markers[n][j] is not None and drawn_key >= markers[n][j]
+            visibility[j] = 2 if visible else 1
+        mask = (ids >= 0) & (ids < body_count) & (owners[np.clip(ids, 0, None)] == n)
+        people.append({"keypoints": keypoints, "visibility": visibility, "person_mask": mask})
 
     if scene.blur_sigma > 0:
         image = cv2.GaussianBlur(image, (0, 0), scene.blur_sigma)
     if scene.noise_sigma > 0:
         noise = style.standard_normal((height, width, 3), dtype=np.float32) * np.float32(scene.noise_sigma)
         image = np.clip(np.rint(image + noise), 0, 255)
-    return {
-        "image": image.astype(np.uint8),
-        "keypoints": keypoints,
-        "visibility": visibility,
-        "person_mask": (ids >= 0) & (ids < body_count),
-    }
+    return image.astype(np.uint8), people
 
 
 def _body_primitives(scene, style):

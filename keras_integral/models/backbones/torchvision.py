@@ -130,7 +130,7 @@ def load_resnet_weights(backbone, weights, progress=True):
     unused = [k for k in state if k not in used and not k.endswith(_IGNORED)
               and not k.startswith(_CLASSIFIER_PREFIX) and not (cut_stages and k.startswith(cut_stages))]
     if unused:
-        raise ValueError(
+        raise pth.UnusedTensorError(
             f"{path}: key {unused[0]!r} has no layer in {backbone.name}"
             f"{_depth_hint(state, '')} ({len(unused)} unused tensors)."
         )
@@ -155,8 +155,9 @@ def set_resnet_state(backbone, state, prefix="", source="the state dict"):
         The set of keys used.
 
     Raises:
-        ValueError: a key is missing or has the wrong shape (the first in
-            the backbone's layer order is named).
+        MissingTensorError, TensorShapeError (`pth`, both ValueErrors): a
+            key is missing or has the wrong shape (the first in the
+            backbone's layer order is named).
     """
     used, assignments = set(), []
     for layer in backbone.layers:
@@ -173,13 +174,13 @@ def set_resnet_state(backbone, state, prefix="", source="the state dict"):
         values = []
         for name, variable in zip(names, layer.weights):
             if name not in state:
-                raise ValueError(
+                raise pth.MissingTensorError(
                     f"{source}: no tensor {name!r}, needed by {backbone.name}'s layer {layer.name!r}"
                     f"{_depth_hint(state, prefix)}."
                 )
             value = convert(state[name])
             if tuple(value.shape) != tuple(variable.shape):
-                raise ValueError(
+                raise pth.TensorShapeError(
                     f"{source}: {name!r} has shape {tuple(state[name].shape)}, {backbone.name}'s layer "
                     f"{layer.name!r} needs {_torch_shape(variable.shape, kind)}"
                     f"{_depth_hint(state, prefix)}."
