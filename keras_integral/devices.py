@@ -1,10 +1,11 @@
 """How training spreads over devices, per Keras backend: an object with `scope()` and `num_replicas_in_sync`.
 
-| backend    | devices                                                              |
-|------------|----------------------------------------------------------------------|
-| tensorflow | `tf.distribute`: `MultiWorkerMirroredStrategy` when `TF_CONFIG` is set, else `MirroredStrategy` over the local devices |
-| jax        | `keras.distribution.DataParallel` over the local devices (one process) |
-| torch      | one device: Keras has no data-parallel distribution for PyTorch      |
+| backend    | devices                                                                   |
+|------------|---------------------------------------------------------------------------|
+| tensorflow | `tf.distribute`: `MultiWorkerMirroredStrategy` when `TF_CONFIG` is set,   |
+|            | else `MirroredStrategy` over the local devices                            |
+| jax        | `keras.distribution.DataParallel` over the local devices (one process)    |
+| torch      | one device: Keras has no data-parallel distribution for PyTorch           |
 
 The recipe's batch size is global under each: TensorFlow splits it across
 replicas (and `train()` synchronises batch norm); JAX shards one global

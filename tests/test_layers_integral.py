@@ -219,6 +219,6 @@ def test_debias_is_gu_et_al_as_mmpose_computes_it(rng, tmp_path):
     # Where MMPose's C overflows float32 (its result NaN), the limit: the plain integral.
     huge = np.zeros((1, 4, 4, 1), "float32")
     huge[0, 1, 2, 0] = 200.0
-    np.testing.assert_allclose(IntegralRegression2D(debias=True)(huge).numpy(), [[[2.0, 1.0]]], atol=1e-5)
+    np.testing.assert_allclose(to_numpy(IntegralRegression2D(debias=True)(huge)), [[[2.0, 1.0]]], atol=1e-5)
     with pytest.raises(ValueError, match="logit_scale"):
         IntegralRegression2D(debias=True, logit_scale=0.0)
