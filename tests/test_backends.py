@@ -95,3 +95,36 @@ def test_jax_trains_data_parallel_over_local_devices_like_one_device(tmp_path):
         assert int(out["replicas"]) == 2
         assert int(out["data_parallel_weight_devices"]) == 2 and int(out["one_device_weight_devices"]) == 1
         np.testing.assert_allclose(out["data_parallel"], out["one_device"], atol=1e-3)
+
+
+def readme_use_blocks():
+    """The Python blocks of the README's "Use" section, in order."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text.split("\n## Use\n", 1)[1].split("\n## ", 1)[0]
+    return [block.split("```", 1)[0] for block in section.split("```python\n")[1:]]
+
+
+# Test size for the README's paper-size numbers: the calls stay as written.
+TEST_SIZE = {'"resnet50"': '"resnet18"', "(256, 256)": "(64, 64)", "heatmap_size=(64, 64)": "heatmap_size=(16, 16)",
+             "epochs=...": "epochs=1", "batch_size=32": "batch_size=2"}
+
+
+def test_the_readme_use_example_runs_as_written_at_test_size(samples_dir):
+    model_block, _, data_block = readme_use_blocks()  # the 3D block only names arguments
+    for written, small in TEST_SIZE.items():
+        model_block, data_block = model_block.replace(written, small), data_block.replace(written, small)
+    data_block = data_block.replace('"person_keypoints_train2017.json", "train2017"',
+                                    f'{str(samples_dir / "coco" / "test_coco_subset.json")!r}, '
+                                    f'{str(samples_dir / "coco")!r}')
+    assert "resnet50" not in model_block + data_block and "2017" not in data_block  # every substitution took
+    # The data block makes train_ds from the real COCO samples with the model's margin; the model block
+    # trains on it and predicts crops.
+    scope = {}
+    exec(compile(model_block.split("model.fit")[0], "README (Use, model)", "exec"), scope)
+    exec(compile(data_block, "README (Use, data)", "exec"), scope)
+    scope["val_ds"] = scope["train_ds"].take(1)
+    scope["train_ds"] = scope["train_ds"].take(2)
+    scope["crops"] = np.zeros((2, 64, 64, 3), "uint8")
+    exec(compile("model.fit" + model_block.split("model.fit")[1], "README (Use, fit)", "exec"), scope)
+    out = scope["out"]
+    assert out["keypoints"].shape == (2, 17, 2) and out["scores"].shape == (2, 17)
