@@ -36,7 +36,8 @@ def run_under(backend, *args, **env):
     assert done.returncode == 0, done.stderr[-3000:]
 
 
-@pytest.mark.parametrize("other", [b for b in BACKENDS if b != BACKEND])
+# TensorFlow's pass loads its files under JAX and PyTorch; theirs load theirs under TensorFlow.
+@pytest.mark.parametrize("other", [b for b in BACKENDS if b != BACKEND] if BACKEND == "tensorflow" else ["tensorflow"])
 def test_a_keras_file_saved_here_gives_the_same_keypoints_under_another_backend(other, rng, tmp_path):
     # Integral decoding (continuous in the weights), one 2D and one 3D two-step model, each trained a
     # step so the batch-norm statistics and the optimizer state are not the initial ones.

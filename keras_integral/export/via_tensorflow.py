@@ -10,12 +10,11 @@ is recorded in the manifest under `"source_backend"`: the artifacts' parity is
 against the TensorFlow reload, this entry ties that reload to the model you
 trained.
 
-    python -m keras_integral.export.via_tensorflow MODEL.keras OUT_DIR CROPS.npy --formats ... --quantize ...
+    python -m keras_integral.export MODEL.keras OUT_DIR CROPS.npy REFERENCE.npz --formats ... --quantize ...
 
-is the child's command line (internal; `export()` calls it).
+is the child's command line (`export/__main__.py`; internal: `export()` calls it).
 """
 
-import argparse
 import json
 import os
 import subprocess
@@ -47,8 +46,8 @@ def export_through_tensorflow(model, out_dir, formats, quantize, crops):
         reference_path = os.path.join(tmp, "tensorflow_keypoints.npz")
         model.save(model_path)
         np.save(crops_path, crops)
-        command = [sys.executable, "-m", __name__, model_path, os.fspath(out_dir), crops_path, reference_path,
-                   "--formats", *formats, "--quantize", *(quantize or ("fp32",))]
+        command = [sys.executable, "-m", "keras_integral.export", model_path, os.fspath(out_dir), crops_path,
+                   reference_path, "--formats", *formats, "--quantize", *(quantize or ("fp32",))]
         done = subprocess.run(command, env=dict(os.environ, KERAS_BACKEND="tensorflow"),
                               capture_output=True, text=True)
         if done.returncode:
@@ -77,28 +76,3 @@ def export_through_tensorflow(model, out_dir, formats, quantize, crops):
             "would not be the trained model."
         )
     return manifest
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model")
-    parser.add_argument("out_dir")
-    parser.add_argument("crops")
-    parser.add_argument("reference")
-    parser.add_argument("--formats", nargs="+", required=True)
-    parser.add_argument("--quantize", nargs="+", required=True)
-    args = parser.parse_args(argv)
-    if keras.backend.backend() != "tensorflow":
-        raise SystemExit(f"{__name__} runs under KERAS_BACKEND=tensorflow, not {keras.backend.backend()!r}.")
-    from keras_integral.export import export
-
-    model = keras.models.load_model(args.model, safe_mode=True)
-    crops = np.load(args.crops, allow_pickle=False)
-    # The parent decides about parity misses (it raises as export() does); the manifest records them.
-    export(model, args.out_dir, formats=args.formats, quantize=args.quantize, representative_data=crops,
-           allow_parity_loss=True)
-    np.savez(args.reference, **predict_keras(model, crops))
-
-
-if __name__ == "__main__":
-    main()
