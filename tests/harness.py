@@ -106,3 +106,19 @@ def value_and_gradient(fn, x):
         out.sum().backward()
         return out.detach().numpy(), x.grad.numpy()
     raise NotImplementedError(f"value_and_gradient: no autodiff for Keras backend {backend!r}.")
+
+
+def run_cli(argv, capsys):
+    """`keras-integral ARGV` in-process: `(exit code, stdout, stderr)`."""
+    from keras_integral import cli
+
+    code = cli.main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_one_line_error(code, err, *words):
+    """The CLI's answer to bad input: exit status 2, one line on stderr naming each of `words`, no traceback."""
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    for word in words:
+        assert word in err, err

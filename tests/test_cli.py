@@ -8,6 +8,8 @@ import sys
 import pytest
 
 from keras_integral import cli
+from tests.harness import assert_one_line_error
+from tests.harness import run_cli
 
 COMMANDS = ("train", "evaluate", "predict", "synth", "export", "zoo", "demo")
 
@@ -82,18 +84,6 @@ def model_and_image(tmp_path_factory):
     image = np.random.default_rng(0).integers(0, 256, (80, 60, 3), dtype=np.uint8)
     cv2.imwrite(str(folder / "photo.png"), image)
     return folder / "model.keras", folder / "photo.png"
-
-
-def run_cli(argv, capsys):
-    code = cli.main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def assert_one_line_error(code, err, *words):
-    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
-    for word in words:
-        assert word in err, err
 
 
 def test_predict_with_no_boxes_draws_nothing(model_and_image, tmp_path, capsys):

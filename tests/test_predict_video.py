@@ -7,10 +7,11 @@ import cv2
 import numpy as np
 import pytest
 
-from keras_integral import cli
 from keras_integral.data.synthetic.clips import write_clip
 from keras_integral.video import VideoFileWriter
 from keras_integral.video import count_frames
+from tests.harness import assert_one_line_error
+from tests.harness import run_cli
 
 DETECTOR = Path(__file__).resolve().parents[2] / "shared" / "peers" / "pose_detection.tflite"
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "samples"
@@ -29,18 +30,6 @@ def model_and_clip(built_model, tmp_path_factory):
     built_model.save(folder / "model.keras")
     clip = write_clip(folder / "clip", "crossing", 12, seed=0, image_size=(96, 128))
     return folder / "model.keras", clip["video"]
-
-
-def run_cli(argv, capsys):
-    code = cli.main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def assert_one_line_error(code, err, *words):
-    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
-    for word in words:
-        assert word in err, err
 
 
 def needs_detector():
