@@ -129,6 +129,7 @@ def cmd_predict(args):
 
     from keras_integral import video
     from keras_integral.detection import detector_from_spec
+    from keras_integral.detection.boxes import whole_image_box
     from keras_integral.files import write_json
     from keras_integral.inference import Predictor
     from keras_integral.inference import draw_people
@@ -162,8 +163,7 @@ def cmd_predict(args):
     result = {"input": args.input, "skeleton": model.skeleton, "frames": []}
     if not is_video:
         out = Predictor(model, flip_test=args.flip, detector=detector).predict(image, boxes)
-        height, width = image.shape[:2]
-        boxes = out.get("boxes", boxes if boxes is not None else [[-0.5, -0.5, width, height]])
+        boxes = out.get("boxes", boxes if boxes is not None else [whole_image_box(image.shape[:2])])
         people = [{"track_id": i, "box": [float(v) for v in box], "keypoints": k[:, :2].tolist(), "scores": s.tolist()}
                   for i, (box, k, s) in enumerate(zip(boxes, out["keypoints"], out["scores"]))]
         frame = {"index": 0, "people": people}

@@ -33,6 +33,7 @@ import tensorflow as tf
 
 from keras_integral import skeletons
 from keras_integral.data import transforms
+from keras_integral.detection.boxes import whole_image_box
 
 # RGB colours of drawn limbs and joints, by side of the body.
 SIDE_COLOURS = {"left": (255, 140, 0), "right": (0, 140, 255), "centre": (60, 220, 60)}
@@ -221,8 +222,7 @@ class Predictor:
                     "boxes": np.asarray(boxes, np.float32).reshape(-1, 4),
                     "box_scores": np.asarray(box_scores, np.float32).reshape(-1)}
         if boxes is None:
-            # The image spans [-0.5, W - 0.5] x [-0.5, H - 0.5] (pixel centres at integers).
-            centers, sizes = transforms.box_to_crop([[-0.5, -0.5, width, height]], self.input_size, margin=1.0)
+            centers, sizes = transforms.box_to_crop([whole_image_box((height, width))], self.input_size, margin=1.0)
         else:
             boxes = np.asarray(boxes, np.float64)
             if boxes.ndim == 1:

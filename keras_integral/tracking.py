@@ -42,6 +42,7 @@ import dataclasses
 import numpy as np
 
 from keras_integral.detection.boxes import box_iou
+from keras_integral.detection.boxes import whole_image_box
 from keras_integral.smoothing import BETA
 from keras_integral.smoothing import MIN_CUTOFF_HZ
 from keras_integral.smoothing import OneEuroFilter
@@ -208,9 +209,8 @@ class PoseTracker:
         image_size = image.shape[:2]
         if self.detector is None:
             out = self.predictor.predict(image, None)
-            height, width = image_size
             if not self.tracks:
-                self.tracks = [Track(0, np.array([-0.5, -0.5, width, height]))]
+                self.tracks = [Track(0, np.array(whole_image_box(image_size)))]
             keypoints, scores = out["keypoints"], out["scores"]
         else:
             predicted = [self._predicted_box(track, image_size) for track in self.tracks]

@@ -120,3 +120,10 @@ def person_found(boxes, person, min_coverage=0.7, max_size_ratio=3.0):
     coverage = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None) / (person[2] * person[3])
     small_enough = boxes[:, 2:].max(axis=1) <= max_size_ratio * person[2:].max()
     return bool(np.any((coverage >= min_coverage) & small_enough))
+
+
+def whole_image_box(image_size):
+    """The box `[x, y, w, h]` of a whole `(height, width)` image: it spans `[-0.5, W - 0.5] x [-0.5, H - 0.5]`
+    (pixel centres at integers). `Predictor` crops it, unenlarged, when it has no boxes and no detector."""
+    height, width = image_size
+    return [-0.5, -0.5, width, height]
